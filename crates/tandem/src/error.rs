@@ -1,0 +1,34 @@
+//! Errors shared by several primitives. Errors that belong to one primitive live beside it
+//! (`BrokenBarrierError` in `sync::barrier`, `OverReleaseError` in `sync::semaphore`, …).
+
+use std::fmt;
+
+/// A `release()` that Python would refuse with `RuntimeError`.
+///
+/// Returned, never panicked: releasing a lock you do not hold is a bug in the caller, but a
+/// library must not turn it into a crash deep inside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// The lock was not held by anyone (Python: `RuntimeError: release unlocked lock`).
+    Unlocked,
+    /// The lock is held, but by another thread; an `RLock` may only be released by its owner
+    /// (Python: `RuntimeError: cannot release un-acquired lock`).
+    NotOwner,
+}
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReleaseError::Unlocked => f.write_str(
+                "release of an unlocked lock: acquire it first, and release each acquisition once",
+            ),
+            ReleaseError::NotOwner => f.write_str(
+                "release of a reentrant lock by a thread that does not own it: only the \
+                 thread that acquired an RLock may release it",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReleaseError {}

@@ -1,0 +1,52 @@
+//! # tandem
+//!
+//! Python's concurrency toolkit — `threading`, `queue`, `concurrent.futures` and
+//! `multiprocessing` — rebuilt natively in Rust: every primitive under the name a Python
+//! programmer knows, with Python's full behaviour (timeouts, non-blocking attempts,
+//! `wait_for`, `abort`/`reset`, over-release errors), in the shape a Rust programmer expects
+//! (guards that release on drop, data inside what guards it, typed errors).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tandem::sync::Lock;
+//!
+//! // Python: counter = 0; lock = threading.Lock(); `with lock: counter += 1`
+//! let counter = Arc::new(Lock::new(0u64));
+//! let handles: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let counter = Arc::clone(&counter);
+//!         std::thread::spawn(move || {
+//!             for _ in 0..1000 {
+//!                 *counter.acquire() += 1;
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     h.join().unwrap();
+//! }
+//! assert_eq!(*counter.acquire(), 4000);
+//! ```
+//!
+//! ## Layers
+//! - [`sync`]: `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`,
+//!   `Barrier`.
+//! - [`thread`]: named threads joinable with a timeout, panics reported, per-object
+//!   thread-local storage.
+//! - an internal wait layer: the one place where any tandem call blocks.
+//!
+//! ## Poisoning
+//! tandem's locks do not poison (like `parking_lot`): a thread that panics while holding a
+//! guard releases the lock as the guard drops during unwinding. Use
+//! [`sync::LockGuard::transaction`] when a panic must not leave half-updated data behind.
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub(crate) mod primitive;
+pub(crate) mod wait;
+
+pub mod error;
+pub mod sync;
+pub mod thread;
+
+pub use error::ReleaseError;

@@ -1,0 +1,476 @@
+//! `Lock<T>`: Python's `threading.Lock`, with the data it guards inside.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use super::raw_lock::RawLock;
+use crate::error::ReleaseError;
+use crate::wait::Deadline;
+
+/// A mutual-exclusion lock: Python's `threading.Lock`, holding the data it protects.
+///
+/// | Python | tandem |
+/// | --- | --- |
+/// | `lock = threading.Lock()` | `let lock = Lock::new(())` (or `Lock::new(data)`) |
+/// | `with lock: ...` | `let guard = lock.acquire();` (released when `guard` drops) |
+/// | `lock.acquire(blocking=False)` | `lock.try_acquire()` → `Option<LockGuard>` |
+/// | `lock.acquire(timeout=t)` | `lock.acquire_timeout(t)` → `Option<LockGuard>` |
+/// | `lock.locked()` | `lock.locked()` |
+/// | `lock.release()` from another thread | send the guard there and drop it, or `Lock<()>::release` |
+///
+/// # Examples
+/// The seeds' lost-update race, fixed: the counter lives inside the lock, so it cannot be
+/// touched without holding it.
+/// ```
+/// use tandem::sync::Lock;
+///
+/// let counter = Lock::new(0);
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             for _ in 0..10_000 {
+///                 let mut n = counter.acquire();
+///                 let current = *n; // read...
+///                 *n = current + 1; // ...modify, write: no other thread can interleave
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(counter.into_inner(), 40_000);
+/// ```
+///
+/// # Differences from Python
+/// - The lock holds its data; a bare Python lock is `Lock<()>`.
+/// - Releasing an unlocked `Lock<()>` returns [`ReleaseError::Unlocked`] instead of raising.
+/// - Like Python's, the lock has no owner: a [`LockGuard`] may be sent to another thread and
+///   dropped there, which releases the lock from that thread.
+///
+/// # Fairness
+/// Eventually fair (parking_lot's policy): waiters queue in arrival order; an unlocking thread
+/// may re-take the lock ahead of them for up to about 0.5 ms, after which the lock is handed
+/// directly to the first waiter. [`LockGuard::unlock_fair`] hands it over at once.
+///
+/// # Panics and poisoning
+/// No poisoning: a thread that panics while holding the guard releases the lock as the guard
+/// drops. Use [`LockGuard::transaction`] to make an update all-or-nothing.
+pub struct Lock<T: ?Sized> {
+    raw: RawLock,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `T` to one thread at a time, so sharing the lock
+// shares `T` only by moving exclusive access between threads: `T: Send` suffices, as for
+// `std::sync::Mutex`.
+unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
+// SAFETY: owning the lock owns the `T` inside it.
+unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
+
+impl<T> Lock<T> {
+    /// A new, unlocked lock holding `value`. Python: `threading.Lock()`.
+    #[cfg(not(tandem_loom))]
+    pub const fn new(value: T) -> Self {
+        Lock {
+            raw: RawLock::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new, unlocked lock holding `value`. Python: `threading.Lock()`.
+    #[cfg(tandem_loom)]
+    pub fn new(value: T) -> Self {
+        Lock {
+            raw: RawLock::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the lock, returning its data.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Lock<T> {
+    /// Blocks until the lock is held; the guard releases it when dropped.
+    /// Python: `lock.acquire()` / `with lock:`.
+    #[inline]
+    pub fn acquire(&self) -> LockGuard<'_, T> {
+        self.raw.lock();
+        LockGuard::new(self)
+    }
+
+    /// Takes the lock if it is free, without blocking. Python: `lock.acquire(blocking=False)`.
+    #[inline]
+    pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
+        self.raw.try_lock().then(|| LockGuard::new(self))
+    }
+
+    /// Takes the lock, waiting at most `timeout`; `None` if it is still held by then.
+    /// A zero timeout tries once; a timeout too large to represent waits forever.
+    /// Python: `lock.acquire(timeout=t)`.
+    #[inline]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
+        self.acquire_deadline(Deadline::after(timeout))
+    }
+
+    /// Takes the lock, waiting until `deadline` at the latest.
+    #[inline]
+    pub fn acquire_until(&self, deadline: Instant) -> Option<LockGuard<'_, T>> {
+        self.acquire_deadline(Deadline::at(deadline))
+    }
+
+    #[inline]
+    fn acquire_deadline(&self, deadline: Deadline) -> Option<LockGuard<'_, T>> {
+        self.raw.lock_until(deadline).then(|| LockGuard::new(self))
+    }
+
+    /// Whether the lock is held right now (a snapshot that may change at once).
+    /// Python: `lock.locked()`.
+    #[inline]
+    pub fn locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// The data, through exclusive access to the lock itself: no locking needed.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+
+    /// The data of a lock whose `raw` the caller holds.
+    ///
+    /// # Safety
+    /// The caller must hold `self.raw` for as long as the reference lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn data_mut(&self) -> &mut T {
+        // SAFETY: the caller holds the lock, which grants exclusive access to the data.
+        unsafe { &mut *self.data.get() }
+    }
+}
+
+impl<T: Clone> Lock<T> {
+    /// Runs `update` on the data under the lock, all or nothing: if it returns `Err` or
+    /// panics, the data is restored to exactly what it was before (the panic then continues).
+    /// The seeds' `atomic_operation` context manager, with the rollback written for you.
+    ///
+    /// ```
+    /// use tandem::sync::Lock;
+    ///
+    /// let accounts = Lock::new(vec![100, 50]);
+    /// // Move 80 from account 1 to account 0, refusing overdrafts: nothing changes.
+    /// let r: Result<(), &str> = accounts.transaction(|a| {
+    ///     a[0] += 80;
+    ///     a[1] -= 80;
+    ///     if a[1] < 0 { Err("insufficient funds") } else { Ok(()) }
+    /// });
+    /// assert_eq!(r, Err("insufficient funds"));
+    /// assert_eq!(*accounts.acquire(), vec![100, 50]);
+    /// ```
+    pub fn transaction<R, E>(&self, update: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E> {
+        self.acquire().transaction(update)
+    }
+}
+
+impl Lock<()> {
+    /// Releases a bare lock without a guard, from any thread: Python's `lock.release()`.
+    /// Pair it with [`LockGuard::leak`] (Python's `acquire()` without `with`).
+    ///
+    /// Returns [`ReleaseError::Unlocked`] if the lock was not held.
+    ///
+    /// ```
+    /// use tandem::sync::Lock;
+    ///
+    /// let lock = Lock::new(());
+    /// lock.acquire().leak(); // Python: lock.acquire()
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| lock.release().unwrap()); // released by another thread
+    /// });
+    /// assert!(!lock.locked());
+    /// assert!(lock.release().is_err());
+    /// ```
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        if self.raw.try_unlock() {
+            Ok(())
+        } else {
+            Err(ReleaseError::Unlocked)
+        }
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    fn default() -> Self {
+        Lock::new(T::default())
+    }
+}
+
+impl<T> From<T> for Lock<T> {
+    fn from(value: T) -> Self {
+        Lock::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Lock");
+        match self.try_acquire() {
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.finish()
+    }
+}
+
+/// Proof that a [`Lock`] is held; gives access to its data and releases it when dropped.
+///
+/// The guard may be sent to another thread (when `T: Send`) and dropped there: Python allows a
+/// lock to be released by a thread other than the one that acquired it.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a, T: ?Sized> {
+    lock: &'a Lock<T>,
+    // Behaves like `&'a mut T` for Send/Sync: Send iff `T: Send`, Sync iff `T: Sync`.
+    _marker: PhantomData<&'a mut T>,
+}
+
+impl<'a, T: ?Sized> LockGuard<'a, T> {
+    #[inline]
+    fn new(lock: &'a Lock<T>) -> Self {
+        LockGuard {
+            lock,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Releases the lock now. The same as dropping the guard.
+    pub fn unlock(self) {
+        drop(self);
+    }
+
+    /// Releases the lock and hands it directly to the longest waiter, if any, so the current
+    /// thread cannot barge back in ahead of it.
+    pub fn unlock_fair(self) {
+        let lock = self.lock;
+        std::mem::forget(self);
+        lock.raw.unlock_fair();
+    }
+
+    /// Keeps the lock held without a guard (Python's `acquire()` without `with`); release it
+    /// later with [`Lock::release`] (bare locks) or not at all.
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+
+    /// The lock this guard holds.
+    pub fn lock(this: &Self) -> &'a Lock<T> {
+        this.lock
+    }
+}
+
+impl<T: Clone> LockGuard<'_, T> {
+    /// Runs `update` on the guarded data, all or nothing: on `Err` or a panic the data is
+    /// restored to its value before the call (and the panic continues). See
+    /// [`Lock::transaction`].
+    pub fn transaction<R, E>(
+        &mut self,
+        update: impl FnOnce(&mut T) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let snapshot = (**self).clone();
+        match panic::catch_unwind(AssertUnwindSafe(|| update(&mut **self))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                **self = snapshot;
+                Err(e)
+            }
+            Err(payload) => {
+                **self = snapshot;
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for LockGuard<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held, so no one else accesses the data.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held, and `&mut self` that this is the only
+        // path to the data.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for LockGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.raw.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+#[cfg(all(test, not(tandem_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn acquire_try_timeout() {
+        let lock = Lock::new(5);
+        {
+            let mut g = lock.acquire();
+            *g += 1;
+            assert!(lock.locked());
+            assert!(lock.try_acquire().is_none());
+            assert!(lock.acquire_timeout(Duration::from_millis(20)).is_none());
+            assert!(lock.acquire_timeout(Duration::ZERO).is_none());
+        }
+        assert!(!lock.locked());
+        assert_eq!(*lock.acquire_timeout(Duration::MAX).unwrap(), 6);
+        assert!(lock.acquire_until(Instant::now()).is_some());
+    }
+
+    #[test]
+    fn release_unlocked_is_an_error() {
+        let lock = Lock::new(());
+        assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
+        lock.acquire().leak();
+        assert!(lock.locked());
+        assert_eq!(lock.release(), Ok(()));
+        assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
+    }
+
+    #[test]
+    fn guard_released_by_another_thread() {
+        let lock = Arc::new(Lock::new(vec![1]));
+        let guard = lock.acquire();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut g = guard;
+                g.push(2);
+                // dropped here, on another thread
+            });
+        });
+        assert!(!lock.locked());
+        assert_eq!(*lock.acquire(), vec![1, 2]);
+    }
+
+    #[test]
+    fn transaction_rolls_back_on_err_and_panic() {
+        let lock = Lock::new(vec![1, 2, 3]);
+        let r: Result<(), ()> = lock.transaction(|v| {
+            v.clear();
+            Err(())
+        });
+        assert!(r.is_err());
+        assert_eq!(*lock.acquire(), vec![1, 2, 3]);
+
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _: Result<(), ()> = lock.transaction(|v| {
+                v.push(4);
+                panic!("boom");
+            });
+        }));
+        assert!(caught.is_err());
+        assert!(!lock.locked(), "a panicking transaction releases the lock");
+        assert_eq!(*lock.acquire(), vec![1, 2, 3]);
+
+        assert_eq!(
+            lock.transaction(|v| {
+                v.push(4);
+                Ok::<_, ()>(v.len())
+            }),
+            Ok(4)
+        );
+        assert_eq!(*lock.acquire(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn unlock_fair_and_debug() {
+        let lock = Lock::new(1);
+        let g = lock.acquire();
+        assert_eq!(format!("{lock:?}"), "Lock { data: <locked> }");
+        g.unlock_fair();
+        assert_eq!(format!("{lock:?}"), "Lock { data: 1 }");
+    }
+
+    #[test]
+    fn size_of_bare_lock_is_one_byte() {
+        assert_eq!(std::mem::size_of::<Lock<()>>(), 1);
+    }
+}
+
+#[cfg(all(test, tandem_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    /// Two threads increment under the lock; the lock's slow path (park/unpark) runs whenever
+    /// they collide. No lost update, and no one is ever inside at the same time.
+    #[test]
+    fn mutual_exclusion() {
+        loom::model(|| {
+            let lock = Arc::new(Lock::new(0usize));
+            let inside = Arc::new(AtomicUsize::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (lock, inside) = (Arc::clone(&lock), Arc::clone(&inside));
+                    loom::thread::spawn(move || {
+                        let mut g = lock.acquire();
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
+                        *g += 1;
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*lock.acquire(), 2);
+            assert!(!lock.locked());
+        });
+    }
+
+    /// A timed acquire racing with a release either gets the lock or gives up cleanly; the
+    /// lock is never left held or with a stale PARKED bit that blocks the next locker.
+    #[test]
+    fn timed_acquire_against_release() {
+        loom::model(|| {
+            let lock = Arc::new(Lock::new(()));
+            let g = lock.acquire();
+            let l2 = Arc::clone(&lock);
+            let t = loom::thread::spawn(move || {
+                let got = l2.acquire_timeout(Duration::from_secs(1)).is_some();
+                got
+            });
+            drop(g);
+            let _ = t.join().unwrap();
+            assert!(!lock.locked());
+            assert!(lock.try_acquire().is_some());
+        });
+    }
+}

@@ -1,0 +1,15 @@
+//! Python's `threading` synchronization primitives, one per file.
+//!
+//! - [`Lock`] (`lock.rs`): mutual exclusion, releasable from any thread; `raw_lock.rs` is its
+//!   engine, shared with `RLock` and `Condition`.
+//! - [`RLock`] (`rlock.rs`): a lock its owner may re-enter.
+//! - [`Condition`] (`condition.rs`): a lock and its wait set.
+//! - [`Semaphore`], [`BoundedSemaphore`] (`semaphore.rs`): counted permits, FIFO hand-off.
+//! - [`Event`] (`event.rs`): a flag threads wait for.
+//! - [`Barrier`] (`barrier.rs`): a meeting point for a fixed number of threads.
+
+mod raw_lock;
+
+mod lock;
+
+pub use lock::{Lock, LockGuard};

@@ -1,0 +1,312 @@
+//! `RawLock`: the engine under `Lock`, `RLock` and `Condition` — one byte, no owner.
+//!
+//! The algorithm is parking_lot's `RawMutex`, on tandem's wait layer:
+//!
+//! | bit | name     | meaning                                                        |
+//! |-----|----------|----------------------------------------------------------------|
+//! | 0   | `LOCKED` | somebody holds the lock                                        |
+//! | 1   | `PARKED` | at least one thread is (or is about to be) parked on the lock  |
+//!
+//! - `lock`: one compare-exchange `0 → LOCKED` (the fast path); otherwise spin briefly while
+//!   nobody is parked, then set `PARKED` and park until the state changes.
+//! - `unlock`: one compare-exchange `LOCKED → 0`; if `PARKED` is set, wake one waiter. About
+//!   every 0.5 ms (the wait layer's `be_fair`) the lock is handed directly to the woken thread
+//!   (`TOKEN_HANDOFF`, `LOCKED` stays set), so a thread that keeps re-locking cannot starve
+//!   the waiters: eventual fairness, as parking_lot.
+//!
+//! The lock has no owner: Python lets any thread release a `Lock`, and so does this.
+
+use crate::primitive::atomic::{AtomicU8, Ordering};
+use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkResult, UnparkToken};
+
+const LOCKED: u8 = 0b01;
+const PARKED: u8 = 0b10;
+
+/// Unpark token: the lock was released; try again.
+const TOKEN_NORMAL: UnparkToken = UnparkToken(0);
+/// Unpark token: the lock was handed to the woken thread, which now holds it.
+pub(crate) const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
+
+/// A one-byte lock with no owner. See the module docs for the state machine.
+pub(crate) struct RawLock {
+    state: AtomicU8,
+}
+
+impl RawLock {
+    /// An unlocked lock.
+    #[cfg(not(tandem_loom))]
+    pub(crate) const fn new() -> Self {
+        RawLock {
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// An unlocked lock.
+    #[cfg(tandem_loom)]
+    pub(crate) fn new() -> Self {
+        RawLock {
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// Locks, blocking until the lock is held.
+    #[inline]
+    pub(crate) fn lock(&self) {
+        if self
+            .state
+            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_slow(Deadline::NEVER);
+        }
+    }
+
+    /// Locks unless it is held; never blocks.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+    }
+
+    /// Locks before `deadline`; `false` if it passed first.
+    #[inline]
+    pub(crate) fn lock_until(&self, deadline: Deadline) -> bool {
+        self.try_lock() || (!deadline.has_passed() && self.lock_slow(deadline))
+    }
+
+    /// Whether the lock is held by anyone (a snapshot).
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+
+    /// Unlocks.
+    ///
+    /// The caller must hold the lock (or speak for the thread that does: Python's
+    /// release-from-another-thread); unlocking an unlocked `RawLock` is a logic error that
+    /// the public types turn into `ReleaseError` before reaching here.
+    #[inline]
+    pub(crate) fn unlock(&self) {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        self.unlock_slow(false);
+    }
+
+    /// Unlocks, handing the lock directly to the first waiter if there is one.
+    #[inline]
+    pub(crate) fn unlock_fair(&self) {
+        if self
+            .state
+            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        self.unlock_slow(true);
+    }
+
+    /// Unlocks if locked; `false` if it was not locked. For Python's `release()` on a bare
+    /// lock, where releasing an unlocked lock is an error rather than undefined.
+    pub(crate) fn try_unlock(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                return false;
+            }
+            if state & PARKED != 0 {
+                self.unlock_slow(false);
+                return true;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state & !LOCKED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+    }
+
+    /// For a condition variable requeueing its waiters onto this lock: if the lock is held,
+    /// sets `PARKED` (so the eventual unlock wakes them) and returns `true`.
+    pub(crate) fn mark_parked_if_locked(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | PARKED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+    }
+
+    /// For a condition variable that requeued waiters onto this lock: marks it `PARKED`.
+    pub(crate) fn mark_parked(&self) {
+        self.state.fetch_or(PARKED, Ordering::Relaxed);
+    }
+
+    /// The key waiters of this lock park on.
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        wait::key_of(self)
+    }
+
+    #[cold]
+    fn lock_slow(&self, deadline: Deadline) -> bool {
+        let mut spin = SpinWait::new();
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                match self.state.compare_exchange_weak(
+                    state,
+                    state | LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(s) => state = s,
+                }
+                continue;
+            }
+
+            // Spin a little while nobody is parked: the holder may be about to release.
+            if state & PARKED == 0 && spin.spin() {
+                state = self.state.load(Ordering::Relaxed);
+                continue;
+            }
+
+            if state & PARKED == 0 {
+                if let Err(s) = self.state.compare_exchange_weak(
+                    state,
+                    state | PARKED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    state = s;
+                    continue;
+                }
+            }
+
+            let validate = || self.state.load(Ordering::Relaxed) == LOCKED | PARKED;
+            let timed_out = |_key, was_last_thread| {
+                if was_last_thread {
+                    self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                }
+            };
+            // SAFETY: the key is this lock's own address; `validate` and `timed_out` only
+            // touch this lock's atomic state, never panic and never call the wait layer.
+            let result = unsafe {
+                wait::park(
+                    self.key(),
+                    validate,
+                    || {},
+                    timed_out,
+                    wait::DEFAULT_PARK_TOKEN,
+                    deadline.instant(),
+                )
+            };
+            match result {
+                ParkResult::Unparked(TOKEN_HANDOFF) => return true,
+                ParkResult::Unparked(_) | ParkResult::Invalid => {}
+                ParkResult::TimedOut => return false,
+            }
+            spin.reset();
+            state = self.state.load(Ordering::Relaxed);
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self, force_fair: bool) {
+        let callback = |result: UnparkResult| {
+            if result.unparked_threads != 0 && (force_fair || result.be_fair) {
+                // Hand the lock over: it stays LOCKED, now on the woken thread's behalf.
+                if !result.have_more_threads {
+                    self.state.store(LOCKED, Ordering::Relaxed);
+                }
+                return TOKEN_HANDOFF;
+            }
+            if result.have_more_threads {
+                self.state.store(PARKED, Ordering::Release);
+            } else {
+                self.state.store(0, Ordering::Release);
+            }
+            TOKEN_NORMAL
+        };
+        // SAFETY: the key is this lock's own address; the callback only stores to this
+        // lock's atomic state, never panics and never calls the wait layer.
+        unsafe {
+            wait::unpark_one(self.key(), callback);
+        }
+    }
+}
+
+#[cfg(all(test, not(tandem_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn try_lock_and_unlock() {
+        let l = RawLock::new();
+        assert!(l.try_lock());
+        assert!(l.is_locked());
+        assert!(!l.try_lock());
+        l.unlock();
+        assert!(!l.is_locked());
+        assert!(!l.try_unlock());
+    }
+
+    #[test]
+    fn lock_until_times_out_when_held() {
+        let l = RawLock::new();
+        l.lock();
+        assert!(!l.lock_until(Deadline::after(Duration::from_millis(10))));
+        assert!(!l.lock_until(Deadline::after(Duration::ZERO)));
+        l.unlock();
+        assert!(l.lock_until(Deadline::after(Duration::ZERO)));
+        l.unlock();
+    }
+
+    #[test]
+    fn fair_unlock_hands_over() {
+        let l = Arc::new(RawLock::new());
+        l.lock();
+        let l2 = Arc::clone(&l);
+        let t = std::thread::spawn(move || {
+            l2.lock();
+            l2.unlock();
+        });
+        // Whether or not the thread has parked yet, a fair unlock leaves the lock consistent.
+        l.unlock_fair();
+        t.join().unwrap();
+        assert!(!l.is_locked());
+    }
+}

@@ -1,0 +1,1 @@
+//! Threads: named, joinable with a timeout, panics reported; per-object thread-local storage.
