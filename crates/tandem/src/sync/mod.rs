@@ -2,14 +2,29 @@
 //!
 //! - [`Lock`] (`lock.rs`): mutual exclusion, releasable from any thread; `raw_lock.rs` is its
 //!   engine, shared with `RLock` and `Condition`.
-//! - [`RLock`] (`rlock.rs`): a lock its owner may re-enter.
-//! - [`Condition`] (`condition.rs`): a lock and its wait set.
-//! - [`Semaphore`], [`BoundedSemaphore`] (`semaphore.rs`): counted permits, FIFO hand-off.
-//! - [`Event`] (`event.rs`): a flag threads wait for.
-//! - [`Barrier`] (`barrier.rs`): a meeting point for a fixed number of threads.
+//! - `RLock` (`rlock.rs`): a lock its owner may re-enter.
+//! - `Condition` (`condition.rs`): a lock and its wait set.
+//! - `Semaphore`, `BoundedSemaphore` (`semaphore.rs`): counted permits, FIFO hand-off.
+//! - `Event` (`event.rs`): a flag threads wait for.
+//! - `Barrier` (`barrier.rs`): a meeting point for a fixed number of threads.
 
 mod raw_lock;
 
+mod barrier;
+mod condition;
+mod event;
 mod lock;
+mod rlock;
+mod semaphore;
 
+#[allow(unused_imports)]
+pub use barrier::*;
+#[allow(unused_imports)]
+pub use condition::*;
+#[allow(unused_imports)]
+pub use event::*;
 pub use lock::{Lock, LockGuard};
+#[allow(unused_imports)]
+pub use rlock::*;
+#[allow(unused_imports)]
+pub use semaphore::*;

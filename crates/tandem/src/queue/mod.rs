@@ -1,0 +1,1 @@
+//! Python's `queue` module: `Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` (being written).
