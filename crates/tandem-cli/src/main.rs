@@ -1,1 +1,42 @@
-fn main() {}
+//! `tandem`: a narrated tour of the seeds' scenarios, and benchmarks against tandem's peers.
+//!
+//! ```text
+//! tandem tour [--list] [NAME...]                  run the scenarios (all by default)
+//! tandem bench [--quick] [--json] [PREFIX...]     run the benchmarks (all by default)
+//! ```
+
+mod bench;
+mod tour;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Python's concurrency toolkit, rebuilt in Rust: see it work, and see how fast it is.
+#[derive(Parser)]
+#[command(name = "tandem", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the seeds' scenarios, narrated and self-checking (exits non-zero if a check fails).
+    Tour(tour::TourArgs),
+    /// Benchmark tandem against std, parking_lot, crossbeam, flume, rayon and CPython.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ok = match cli.command {
+        Command::Tour(args) => tour::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

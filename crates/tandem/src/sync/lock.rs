@@ -455,6 +455,26 @@ mod loom_tests {
         });
     }
 
+    /// Three lockers: the waker must re-mark `PARKED` when more than one thread waits, or the
+    /// last one sleeps forever (loom reports the deadlock).
+    #[test]
+    fn three_lockers_no_lost_wakeup() {
+        loom::model(|| {
+            let lock = Arc::new(Lock::new(0usize));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let lock = Arc::clone(&lock);
+                    loom::thread::spawn(move || *lock.acquire() += 1)
+                })
+                .collect();
+            *lock.acquire() += 1;
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*lock.acquire(), 3);
+        });
+    }
+
     /// A timed acquire racing with a release either gets the lock or gives up cleanly; the
     /// lock is never left held or with a stale PARKED bit that blocks the next locker.
     #[test]

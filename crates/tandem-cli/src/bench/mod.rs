@@ -1,0 +1,404 @@
+//! `tandem bench`: every primitive against its peers, in one process run, as ratios.
+//!
+//! # Adding benchmarks (the harness API)
+//! Each file in this folder covers one primitive and exports two functions, registered in
+//! [`all_benches`] and [`all_sizes`]:
+//!
+//! ```ignore
+//! pub(crate) fn benches() -> Vec<Bench> {
+//!     vec![Bench::new("lock.uncontended", "acquire + release, one thread")
+//!         .native("tandem", |iters| {
+//!             let lock = tandem::sync::Lock::new(0u64);
+//!             time(|| {
+//!                 for _ in 0..iters {
+//!                     *lock.acquire() += 1;
+//!                 }
+//!             })
+//!         })
+//!         .native("std", |iters| { /* the same with std::sync::Mutex */ })
+//!         .cpython("import threading\nlock = threading.Lock()\n",
+//!                  "for _ in range(n):\n    with lock:\n        pass\n")]
+//! }
+//!
+//! pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
+//!     vec![("Lock<()>", std::mem::size_of::<tandem::sync::Lock<()>>())]
+//! }
+//! ```
+//!
+//! - A native runner gets an iteration count `iters` and returns the wall time of exactly
+//!   `iters` operations (set-up such as spawning threads may be outside or inside the timed
+//!   part; [`time`] measures a closure). The harness calibrates `iters` so one run lasts about
+//!   [`Settings::target`], then repeats: the figure is the median ns per operation over the
+//!   runs, with min and max.
+//! - A CPython runner is two snippets of Python: `setup` runs once, `body` runs `n`
+//!   operations with `n` already defined (indent nothing: the harness indents it into a
+//!   function). It runs under `python3` when it is on the PATH, with the same calibration.
+//! - Impl names are the peers' names: `tandem`, `std`, `parking_lot`, `crossbeam`, `flume`,
+//!   `rayon`, `threadpool`, `cpython`. The first impl is the one the others are compared to
+//!   (always `tandem`).
+
+mod barrier;
+mod condition;
+mod event;
+mod lock;
+mod queue;
+mod rlock;
+mod semaphore;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+
+/// Arguments of `tandem bench`.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// Run only the benchmarks whose names start with one of these prefixes
+    /// (e.g. `lock` or `queue.mpmc`).
+    prefixes: Vec<String>,
+    /// Fewer and shorter repetitions (a smoke run; figures are noisier).
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object per line (benchmark × implementation) instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// List the benchmarks and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// Every benchmark, in the order they are run.
+fn all_benches() -> Vec<Bench> {
+    let mut all = Vec::new();
+    all.extend(lock::benches());
+    all.extend(rlock::benches());
+    all.extend(semaphore::benches());
+    all.extend(event::benches());
+    all.extend(condition::benches());
+    all.extend(barrier::benches());
+    all.extend(queue::benches());
+    all
+}
+
+/// `size_of` every primitive.
+fn all_sizes() -> Vec<(&'static str, usize)> {
+    let mut all = Vec::new();
+    all.extend(lock::sizes());
+    all.extend(rlock::sizes());
+    all.extend(semaphore::sizes());
+    all.extend(event::sizes());
+    all.extend(condition::sizes());
+    all.extend(barrier::sizes());
+    all.extend(queue::sizes());
+    all
+}
+
+/// How long and how often to run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// Wall time one run should last.
+    pub(crate) target: Duration,
+    /// Runs per implementation.
+    pub(crate) runs: usize,
+}
+
+/// A native runner: given an iteration count, the time those iterations took.
+type NativeFn = Box<dyn Fn(u64) -> Duration>;
+
+enum Runner {
+    Native(NativeFn),
+    CPython {
+        setup: &'static str,
+        body: &'static str,
+    },
+}
+
+struct Impl {
+    name: &'static str,
+    runner: Runner,
+}
+
+/// One benchmark: one operation, measured for tandem and each peer.
+pub(crate) struct Bench {
+    name: &'static str,
+    about: &'static str,
+    impls: Vec<Impl>,
+}
+
+impl Bench {
+    /// A benchmark named `name` (`primitive.case`), whose operation `about` describes.
+    pub(crate) fn new(name: &'static str, about: &'static str) -> Self {
+        Bench {
+            name,
+            about,
+            impls: Vec::new(),
+        }
+    }
+
+    /// Adds a Rust implementation.
+    pub(crate) fn native(
+        mut self,
+        name: &'static str,
+        run: impl Fn(u64) -> Duration + 'static,
+    ) -> Self {
+        self.impls.push(Impl {
+            name,
+            runner: Runner::Native(Box::new(run)),
+        });
+        self
+    }
+
+    /// Adds CPython's implementation: `setup` once, then `body` runs `n` operations.
+    pub(crate) fn cpython(mut self, setup: &'static str, body: &'static str) -> Self {
+        self.impls.push(Impl {
+            name: "cpython",
+            runner: Runner::CPython { setup, body },
+        });
+        self
+    }
+}
+
+/// Times one call of `f`.
+pub(crate) fn time(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// One implementation's figures, in ns per operation.
+#[derive(Clone, Debug, Serialize)]
+struct Figures {
+    bench: &'static str,
+    #[serde(rename = "impl")]
+    implementation: &'static str,
+    ns_per_op: f64,
+    min: f64,
+    max: f64,
+    runs: usize,
+}
+
+enum Outcome {
+    Measured(Figures),
+    Skipped(String),
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+fn figures(bench: &'static str, implementation: &'static str, mut per_op: Vec<f64>) -> Figures {
+    per_op.sort_by(|a, b| a.total_cmp(b));
+    Figures {
+        bench,
+        implementation,
+        ns_per_op: median(&per_op),
+        min: per_op[0],
+        max: per_op[per_op.len() - 1],
+        runs: per_op.len(),
+    }
+}
+
+fn run_native(bench: &'static str, name: &'static str, f: &NativeFn, s: Settings) -> Figures {
+    // Calibrate: double the iterations until one run takes a tenth of the target.
+    let mut iters = 1u64;
+    loop {
+        let took = f(iters);
+        if took >= s.target / 10 || iters >= 1 << 40 {
+            let per_iter = took.as_secs_f64() / iters as f64;
+            iters = ((s.target.as_secs_f64() / per_iter.max(1e-12)) as u64).max(1);
+            break;
+        }
+        iters *= 2;
+    }
+    let per_op = (0..s.runs)
+        .map(|_| f(iters).as_nanos() as f64 / iters as f64)
+        .collect();
+    figures(bench, name, per_op)
+}
+
+/// The Python side of the harness: calibrates like `run_native` and prints ns per op.
+const PY_RUNNER: &str = r#"
+import json, sys, time
+def __measure(n):
+    start = time.perf_counter()
+    __bench(n)
+    return time.perf_counter() - start
+target, runs = float(sys.argv[1]), int(sys.argv[2])
+n = 1
+while True:
+    took = __measure(n)
+    if took >= target / 10 or n >= 1 << 30:
+        n = max(1, int(target / max(took / n, 1e-12)))
+        break
+    n *= 2
+print(json.dumps([__measure(n) * 1e9 / n for _ in range(runs)]))
+"#;
+
+fn python_available() -> bool {
+    Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_cpython(
+    bench: &'static str,
+    setup: &str,
+    body: &str,
+    s: Settings,
+) -> Result<Figures, String> {
+    let indented: String = body.lines().map(|l| format!("    {l}\n")).collect();
+    let script = format!("{setup}\ndef __bench(n):\n{indented}    pass\n{PY_RUNNER}");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(s.target.as_secs_f64().to_string())
+        .arg(s.runs.to_string())
+        .output()
+        .map_err(|e| format!("could not run python3: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "python3 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let per_op: Vec<f64> = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("python3 printed something unexpected ({e})"))?;
+    if per_op.is_empty() {
+        return Err("python3 measured nothing".into());
+    }
+    Ok(figures(bench, "cpython", per_op))
+}
+
+fn print_table(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
+    println!("\n{} — {}", bench.name, bench.about);
+    println!(
+        "  {:<12} {:>12} {:>22} {:>16}",
+        "impl", "ns/op", "min–max", "tandem ÷ impl"
+    );
+    let tandem = outcomes.iter().find_map(|(name, o)| match o {
+        Outcome::Measured(f) if *name == "tandem" => Some(f.ns_per_op),
+        _ => None,
+    });
+    for (name, outcome) in outcomes {
+        match outcome {
+            Outcome::Measured(f) => {
+                let ratio = match tandem {
+                    Some(t) if *name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
+                    _ => String::new(),
+                };
+                println!(
+                    "  {:<12} {:>12} {:>22} {:>16}",
+                    name,
+                    fmt_ns(f.ns_per_op),
+                    format!("{}–{}", fmt_ns(f.min), fmt_ns(f.max)),
+                    ratio
+                );
+            }
+            Outcome::Skipped(why) => println!("  {name:<12} (not measured: {why})"),
+        }
+    }
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 10_000.0 {
+        format!("{:.1} µs", ns / 1000.0)
+    } else if ns >= 100.0 {
+        format!("{ns:.0}")
+    } else {
+        format!("{ns:.1}")
+    }
+}
+
+/// Runs `tandem bench`; `false` if a benchmark could not run.
+pub(crate) fn run(args: &BenchArgs) -> bool {
+    let benches: Vec<Bench> = all_benches()
+        .into_iter()
+        .filter(|b| {
+            args.prefixes.is_empty() || args.prefixes.iter().any(|p| b.name.starts_with(p.as_str()))
+        })
+        .collect();
+    if args.list {
+        for b in &benches {
+            let impls: Vec<_> = b.impls.iter().map(|i| i.name).collect();
+            println!("{:<28} {} [{}]", b.name, b.about, impls.join(", "));
+        }
+        return true;
+    }
+    if benches.is_empty() {
+        eprintln!(
+            "no benchmark matches {:?}; `tandem bench --list` lists them",
+            args.prefixes
+        );
+        return false;
+    }
+    let settings = if args.quick {
+        Settings {
+            target: Duration::from_millis(4),
+            runs: 3,
+        }
+    } else {
+        Settings {
+            target: Duration::from_millis(40),
+            runs: 7,
+        }
+    };
+    let python = python_available();
+    if !args.json {
+        println!(
+            "tandem bench: {} benchmark(s), {} run(s) of ~{} ms each; ratio = tandem's ns/op ÷ the peer's (below 1 means tandem is faster)",
+            benches.len(),
+            settings.runs,
+            settings.target.as_millis()
+        );
+        if !python {
+            println!("note: python3 is not on the PATH, so CPython is not measured");
+        }
+    }
+    for bench in &benches {
+        let mut outcomes = Vec::new();
+        for imp in &bench.impls {
+            let outcome = match &imp.runner {
+                Runner::Native(f) => {
+                    Outcome::Measured(run_native(bench.name, imp.name, f, settings))
+                }
+                Runner::CPython { .. } if !python => {
+                    Outcome::Skipped("python3 not on the PATH".into())
+                }
+                Runner::CPython { setup, body } => {
+                    match run_cpython(bench.name, setup, body, settings) {
+                        Ok(f) => Outcome::Measured(f),
+                        Err(e) => Outcome::Skipped(e),
+                    }
+                }
+            };
+            if args.json {
+                if let Outcome::Measured(f) = &outcome {
+                    println!("{}", serde_json::to_string(f).expect("figures serialize"));
+                }
+            }
+            outcomes.push((imp.name, outcome));
+        }
+        if !args.json {
+            print_table(bench, &outcomes);
+            let _ = std::io::stdout().flush();
+        }
+    }
+    if !args.json && args.prefixes.is_empty() {
+        println!("\nsize_of:");
+        for (name, size) in all_sizes() {
+            println!("  {name:<28} {size:>4} bytes");
+        }
+    }
+    true
+}
