@@ -247,6 +247,15 @@ impl<'a, T: ?Sized> LockGuard<'a, T> {
         }
     }
 
+    /// A guard for a lock the caller already holds.
+    ///
+    /// # Safety
+    /// The caller must hold `lock` and hand that hold to the guard (nobody else will release
+    /// it).
+    pub(crate) unsafe fn assume_locked(lock: &'a Lock<T>) -> Self {
+        LockGuard::new(lock)
+    }
+
     /// Releases the lock now. The same as dropping the guard.
     pub fn unlock(self) {
         drop(self);

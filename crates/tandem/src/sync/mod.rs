@@ -6,6 +6,7 @@
 //! - `Condition` (`condition.rs`): a lock and its wait set.
 //! - `Semaphore`, `BoundedSemaphore` (`semaphore.rs`): counted permits, FIFO hand-off.
 //! - `Event` (`event.rs`): a flag threads wait for.
+//! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
 //! - `Barrier` (`barrier.rs`): a meeting point for a fixed number of threads.
 
 mod raw_lock;
@@ -14,6 +15,7 @@ mod barrier;
 mod condition;
 mod event;
 mod lock;
+mod ordered;
 mod rlock;
 mod semaphore;
 
@@ -24,6 +26,7 @@ pub use condition::*;
 #[allow(unused_imports)]
 pub use event::*;
 pub use lock::{Lock, LockGuard};
+pub use ordered::{acquire_all, acquire_all_timeout, try_acquire_all, AcquireAllError, LockSet};
 #[allow(unused_imports)]
 pub use rlock::*;
 #[allow(unused_imports)]
