@@ -47,6 +47,7 @@ pub(crate) mod wait;
 
 pub mod error;
 pub mod sync;
+pub mod executor;
 pub mod queue;
 pub mod thread;
 

@@ -40,6 +40,7 @@
 mod barrier;
 mod condition;
 mod event;
+mod executor;
 mod lock;
 mod queue;
 mod rlock;
@@ -79,6 +80,7 @@ fn all_benches() -> Vec<Bench> {
     all.extend(condition::benches());
     all.extend(barrier::benches());
     all.extend(queue::benches());
+    all.extend(executor::benches());
     all
 }
 
@@ -92,6 +94,7 @@ fn all_sizes() -> Vec<(&'static str, usize)> {
     all.extend(condition::sizes());
     all.extend(barrier::sizes());
     all.extend(queue::sizes());
+    all.extend(executor::sizes());
     all
 }
 

@@ -23,6 +23,7 @@
 
 mod barrier;
 mod event;
+mod executor;
 mod lock;
 mod queue;
 mod rlock;
@@ -66,6 +67,7 @@ fn all_scenarios() -> Vec<Scenario> {
     all.extend(barrier::scenarios());
     all.extend(thread::scenarios());
     all.extend(queue::scenarios());
+    all.extend(executor::scenarios());
     all
 }
 

@@ -1,0 +1,1 @@
+//! `concurrent.futures` for Rust: `ThreadPoolExecutor` and its futures (being written).
