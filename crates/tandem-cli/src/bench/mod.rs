@@ -39,6 +39,7 @@
 
 mod barrier;
 mod condition;
+mod diagnostics;
 mod event;
 mod executor;
 mod lock;
@@ -81,6 +82,7 @@ fn all_benches() -> Vec<Bench> {
     all.extend(barrier::benches());
     all.extend(queue::benches());
     all.extend(executor::benches());
+    all.extend(diagnostics::benches());
     all
 }
 
@@ -95,6 +97,7 @@ fn all_sizes() -> Vec<(&'static str, usize)> {
     all.extend(barrier::sizes());
     all.extend(queue::sizes());
     all.extend(executor::sizes());
+    all.extend(diagnostics::sizes());
     all
 }
 

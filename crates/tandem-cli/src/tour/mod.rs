@@ -22,6 +22,7 @@
 //! what tandem guarantees (a racy outcome may be shown, never asserted).
 
 mod barrier;
+mod deadlock;
 mod event;
 mod executor;
 mod lock;
@@ -68,6 +69,7 @@ fn all_scenarios() -> Vec<Scenario> {
     all.extend(thread::scenarios());
     all.extend(queue::scenarios());
     all.extend(executor::scenarios());
+    all.extend(deadlock::scenarios());
     all
 }
 
