@@ -11,6 +11,7 @@ pub(crate) use loom::sync::atomic;
 
 /// A hint that we are spinning; under loom a yield, so models make progress.
 #[inline]
+#[allow(dead_code)]
 pub(crate) fn spin_loop() {
     #[cfg(not(tandem_loom))]
     std::hint::spin_loop();

@@ -93,7 +93,7 @@ tuple_lock_set!(A: 0, B: 1);
 tuple_lock_set!(A: 0, B: 1, C: 2);
 tuple_lock_set!(A: 0, B: 1, C: 2, D: 3);
 
-impl<'a, T: ?Sized> sealed::Sealed for &'_ [&'a Lock<T>] {}
+impl<T: ?Sized> sealed::Sealed for &'_ [&'_ Lock<T>] {}
 impl<'a, T: ?Sized> LockSet<'a> for &'_ [&'a Lock<T>] {
     type Guards = Vec<LockGuard<'a, T>>;
 
@@ -109,7 +109,7 @@ impl<'a, T: ?Sized> LockSet<'a> for &'_ [&'a Lock<T>] {
     }
 }
 
-impl<'a, T: ?Sized> sealed::Sealed for Vec<&'a Lock<T>> {}
+impl<T: ?Sized> sealed::Sealed for Vec<&'_ Lock<T>> {}
 impl<'a, T: ?Sized> LockSet<'a> for Vec<&'a Lock<T>> {
     type Guards = Vec<LockGuard<'a, T>>;
 
@@ -123,7 +123,7 @@ impl<'a, T: ?Sized> LockSet<'a> for Vec<&'a Lock<T>> {
     }
 }
 
-impl<'a, T: ?Sized, const N: usize> sealed::Sealed for [&'a Lock<T>; N] {}
+impl<T: ?Sized, const N: usize> sealed::Sealed for [&'_ Lock<T>; N] {}
 impl<'a, T: ?Sized, const N: usize> LockSet<'a> for [&'a Lock<T>; N] {
     type Guards = [LockGuard<'a, T>; N];
 
