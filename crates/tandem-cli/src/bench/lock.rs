@@ -2,30 +2,9 @@
 //! `threading.Lock`.
 
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
 
+pub(crate) use super::contended;
 use super::{time, Bench};
-
-/// Runs `per_thread(iters / threads)` on `threads` threads started together; the time from
-/// the common start until the last one finished.
-pub(crate) fn contended(threads: usize, iters: u64, per_thread: impl Fn(u64) + Sync) -> Duration {
-    let start_line = Barrier::new(threads + 1);
-    let share = (iters / threads as u64).max(1);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                start_line.wait();
-                per_thread(share);
-            });
-        }
-        start_line.wait();
-        let start = Instant::now();
-        // The scope joins the threads before returning the elapsed time below.
-        start
-    })
-    .elapsed()
-}
 
 pub(crate) fn benches() -> Vec<Bench> {
     vec![

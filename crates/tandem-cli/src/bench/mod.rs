@@ -49,6 +49,7 @@ mod semaphore;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -171,6 +172,44 @@ pub(crate) fn time(f: impl FnOnce()) -> Duration {
     let start = Instant::now();
     f();
     start.elapsed()
+}
+
+/// Runs `per_thread(iters / threads)` on `threads` threads started together; the span from
+/// the first thread's start to the last thread's end, as the threads themselves saw it.
+///
+/// Timed by the workers rather than by the spawning thread: with more threads than cores,
+/// the spawning thread may not run again until the workers are done, and would then time
+/// almost nothing.
+pub(crate) fn contended(threads: usize, iters: u64, per_thread: impl Fn(u64) + Sync) -> Duration {
+    let start_line = Barrier::new(threads);
+    let share = (iters / threads as u64).max(1);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start_line.wait();
+                    let start = Instant::now();
+                    per_thread(share);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a benchmark thread panicked"))
+            .collect()
+    });
+    let first = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("at least one thread");
+    let last = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("at least one thread");
+    last - first
 }
 
 /// One implementation's figures, in ns per operation.

@@ -1,0 +1,578 @@
+//! `Builder`, `spawn`, `JoinHandle`: Python's `threading.Thread`.
+//!
+//! A spawned thread shares a `Packet` with its handle: the thread stores its result (or the
+//! payload of its panic, caught with `catch_unwind`) and then sets a one-byte `DoneFlag`;
+//! `join` waits for the flag through the wait layer (parking on the flag's address) and takes
+//! the result. The OS thread is detached: `join` returns as soon as the function's result is
+//! stored, without waiting for the thread's thread-local destructors.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::primitive::atomic::{AtomicU8, Ordering};
+use crate::wait::{self, Deadline, ParkResult};
+
+/// Threads spawned by tandem whose function is still running.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// The number in the next default name (`Thread-1`, `Thread-2`, …), as Python counts.
+static NEXT_DEFAULT_NAME: AtomicUsize = AtomicUsize::new(1);
+
+pub(super) fn active_count() -> usize {
+    ACTIVE.load(StdOrdering::Relaxed)
+}
+
+/// Spawns a thread with a default name (`Thread-1`, `Thread-2`, …) running `f`.
+/// Python: `t = threading.Thread(target=f); t.start()`.
+///
+/// Returns the error of the operating system if it cannot create a thread.
+///
+/// ```
+/// let handle = tandem::thread::spawn(|| 6 * 7)?;
+/// assert!(handle.name().starts_with("Thread-"));
+/// assert_eq!(handle.join().unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn<F, T>(f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f)
+}
+
+/// Configures a thread before spawning it: Python's `threading.Thread(name=..., target=...)`.
+///
+/// | Python | tandem |
+/// | --- | --- |
+/// | `threading.Thread(target=f, args=(a, b), name="w")` | `Builder::new().name("w").spawn(move \|\| f(a, b))` |
+/// | `threading.stack_size(n)` (process-wide) | `Builder::new().stack_size(n)` (this thread) |
+/// | `t.start()` | `spawn` starts the thread at once |
+///
+/// ```
+/// use tandem::thread::Builder;
+///
+/// fn worker(label: &str, count: usize) -> usize {
+///     (0..count).map(|i| format!("{label}: {i}").len()).sum()
+/// }
+/// let handle = Builder::new()
+///     .name("WorkerThread")
+///     .stack_size(256 * 1024)
+///     .spawn(|| worker("Thread-1", 5))?;
+/// assert_eq!(handle.name(), "WorkerThread");
+/// assert_eq!(handle.join().unwrap(), 5 * "Thread-1: 0".len());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Differences from Python
+/// - Arguments are captured by the closure instead of passed as `args`/`kwargs`.
+/// - There is no separate `start()`: a thread runs from the moment it is spawned.
+/// - There is no `daemon` flag: like Python's daemon threads, a Rust program does not wait
+///   for its threads when `main` returns; join the ones that must finish.
+#[derive(Debug, Default)]
+#[must_use = "a builder does nothing until `spawn` is called"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder for a thread with the default name and stack size.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Names the thread; without a name it gets Python's default `Thread-N`.
+    /// The name shows in panic messages, in [`ThreadPanic`] and in [`super::current_name`].
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the thread's stack size in bytes (the platform may round it up).
+    pub fn stack_size(mut self, size: usize) -> Self {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the thread, running `f`; its return value (or its panic) comes back through
+    /// [`JoinHandle::join`].
+    ///
+    /// # Errors
+    /// An [`io::ErrorKind::InvalidInput`] error if the name contains a NUL byte, or the
+    /// operating system's error if it cannot create the thread.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let name = match self.name {
+            Some(name) if name.contains('\0') => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("thread name {name:?} contains a NUL byte: choose a name without one"),
+                ))
+            }
+            Some(name) => name,
+            None => format!(
+                "Thread-{}",
+                NEXT_DEFAULT_NAME.fetch_add(1, StdOrdering::Relaxed)
+            ),
+        };
+        let packet = Arc::new(Packet {
+            done: DoneFlag::new(),
+            name: name.clone(),
+            ident: super::new_ident(),
+            native_id: AtomicU64::new(0),
+            result: UnsafeCell::new(None),
+        });
+        let theirs = Arc::clone(&packet);
+        let mut builder = std::thread::Builder::new().name(name);
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        // Counted before the thread exists, so `is_alive()` and `active_count()` agree from
+        // the moment `spawn` returns.
+        ACTIVE.fetch_add(1, StdOrdering::Relaxed);
+        let spawned = builder.spawn(move || {
+            super::set_current_ident(theirs.ident);
+            if let Some(id) = super::native_thread_id() {
+                theirs.native_id.store(id, StdOrdering::Relaxed);
+            }
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            // SAFETY: this thread is the only writer and writes before `done` is set; the
+            // handle reads only after seeing `done` (acquire), and nobody reads before.
+            unsafe { *theirs.result.get() = Some(result) };
+            ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
+            theirs.done.set();
+        });
+        match spawned {
+            Ok(native) => Ok(JoinHandle { packet, native }),
+            Err(e) => {
+                ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What a thread and its handle share.
+struct Packet<T> {
+    done: DoneFlag,
+    name: String,
+    ident: u64,
+    /// 0 until the thread has started and stored its OS id.
+    native_id: AtomicU64,
+    result: UnsafeCell<Option<std::thread::Result<T>>>,
+}
+
+// SAFETY: `result` is written once by the spawned thread before `done` is set (release) and
+// read only by the unique `JoinHandle` after it saw `done` (acquire): never at the same time.
+// Everything else is immutable or atomic. Moving a `T` between threads needs `T: Send`.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+/// A handle to a thread spawned by tandem: join it, with or without a timeout, and ask how it
+/// is doing. Python: the `threading.Thread` object after `start()`.
+///
+/// | Python | tandem |
+/// | --- | --- |
+/// | `t.join()` | `h.join()` → `Result<T, ThreadPanic>` |
+/// | `t.join(timeout)`; `t.is_alive()` | `h.join_timeout(d)` → `Err(JoinTimeoutError::Timeout(h))` hands the handle back |
+/// | `t.is_alive()` | `h.is_alive()` (`!h.is_finished()`) |
+/// | `t.name`, `t.ident`, `t.native_id` | `h.name()`, `h.ident()`, `h.native_id()` |
+///
+/// Dropping the handle detaches the thread: it runs on, and its result is dropped when it
+/// finishes.
+///
+/// # Differences from Python
+/// - `join` returns the thread's return value, or its panic as a [`ThreadPanic`] (Python
+///   prints an uncaught exception through `threading.excepthook` and `join` returns `None`).
+/// - `join` returns when the function has returned (or panicked) and its result is stored;
+///   the OS thread then exits on its own, running its thread-local destructors.
+#[must_use = "dropping a JoinHandle detaches the thread; join it to get its result"]
+pub struct JoinHandle<T> {
+    packet: Arc<Packet<T>>,
+    native: std::thread::JoinHandle<()>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the thread to finish and returns what its function returned, or its panic
+    /// (with the thread's name and the panic message). Python: `t.join()`.
+    pub fn join(self) -> Result<T, ThreadPanic> {
+        self.packet.done.wait_until(Deadline::NEVER);
+        self.into_result()
+    }
+
+    /// Waits at most `timeout` for the thread to finish. On timeout the handle comes back in
+    /// [`JoinTimeoutError::Timeout`], to join again later. A zero timeout only checks; a
+    /// timeout too large to represent waits forever. Python: `t.join(timeout)`, then
+    /// `t.is_alive()` to learn whether it timed out.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use tandem::thread::{self, JoinTimeoutError};
+    ///
+    /// let (go, wait) = mpsc::channel::<()>();
+    /// let handle = thread::spawn(move || wait.recv().map(|()| "done"))?;
+    /// let handle = match handle.join_timeout(Duration::from_millis(10)) {
+    ///     Err(JoinTimeoutError::Timeout(handle)) => handle, // still blocked on `wait`
+    ///     other => panic!("unexpected {other:?}"),
+    /// };
+    /// go.send(()).unwrap();
+    /// assert_eq!(handle.join_timeout(Duration::from_secs(60)).unwrap(), Ok("done"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinTimeoutError<T>> {
+        self.join_deadline(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` at the latest for the thread to finish; see
+    /// [`join_timeout`](Self::join_timeout).
+    pub fn join_until(self, deadline: Instant) -> Result<T, JoinTimeoutError<T>> {
+        self.join_deadline(Deadline::at(deadline))
+    }
+
+    fn join_deadline(self, deadline: Deadline) -> Result<T, JoinTimeoutError<T>> {
+        if self.packet.done.wait_until(deadline) {
+            self.into_result().map_err(JoinTimeoutError::Panicked)
+        } else {
+            Err(JoinTimeoutError::Timeout(self))
+        }
+    }
+
+    /// The result of a finished thread.
+    fn into_result(self) -> Result<T, ThreadPanic> {
+        // SAFETY: `done` is set (the caller waited for it, with acquire ordering), so the
+        // thread has stored its result and will never touch it again; this handle is the
+        // only reader and is consumed here.
+        let result = unsafe { (*self.packet.result.get()).take() };
+        match result.expect("a finished thread has stored its result") {
+            Ok(value) => Ok(value),
+            Err(payload) => Err(ThreadPanic {
+                name: self.packet.name.clone(),
+                message: super::panic_message(&*payload),
+                payload: Payload(payload),
+            }),
+        }
+    }
+
+    /// Whether the thread's function has returned (or panicked): `join` will not block.
+    pub fn is_finished(&self) -> bool {
+        self.packet.done.is_set()
+    }
+
+    /// Whether the thread is still running its function. Python: `t.is_alive()`.
+    pub fn is_alive(&self) -> bool {
+        !self.is_finished()
+    }
+
+    /// The thread's name: the one given to [`Builder::name`], or `Thread-N`.
+    /// Python: `t.name`.
+    pub fn name(&self) -> &str {
+        &self.packet.name
+    }
+
+    /// The thread's identifier, the value [`super::current_ident`] returns on it: unique in
+    /// the process and never reused. Python: `t.ident`.
+    pub fn ident(&self) -> u64 {
+        self.packet.ident
+    }
+
+    /// The operating system's id of the thread (Linux: its `gettid()`), once the thread has
+    /// started running; `None` before that, or on platforms where tandem cannot ask.
+    /// Python: `t.native_id`.
+    pub fn native_id(&self) -> Option<u64> {
+        match self.packet.native_id.load(StdOrdering::Relaxed) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// The standard library's handle on the thread (to `unpark` it, or read its `id`).
+    pub fn thread(&self) -> &std::thread::Thread {
+        self.native.thread()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("name", &self.name())
+            .field("ident", &self.ident())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// A panic payload, kept only to be handed back by value.
+struct Payload(Box<dyn Any + Send>);
+
+// SAFETY: the payload is never reachable through a shared reference: `ThreadPanic` exposes it
+// only by value (`into_payload`, `resume`), so sharing a `&ThreadPanic` between threads
+// cannot touch it concurrently (the same reasoning as `std::sync::Exclusive`).
+unsafe impl Sync for Payload {}
+
+/// A thread's panic, reported by [`JoinHandle::join`]: the thread's name, the panic message
+/// and the original payload.
+///
+/// Displays as `thread 'worker-1' panicked: <message>`. To let the panic continue in the
+/// joining thread, call [`resume`](Self::resume).
+pub struct ThreadPanic {
+    name: String,
+    message: String,
+    payload: Payload,
+}
+
+impl ThreadPanic {
+    /// The name of the thread that panicked.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The panic message (the string given to `panic!`), or a note that the payload was not
+    /// a string.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The original panic payload, e.g. for `std::panic::resume_unwind`.
+    pub fn into_payload(self) -> Box<dyn Any + Send> {
+        self.payload.0
+    }
+
+    /// Continues the panic in the calling thread.
+    pub fn resume(self) -> ! {
+        panic::resume_unwind(self.payload.0)
+    }
+}
+
+impl fmt::Debug for ThreadPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPanic")
+            .field("name", &self.name)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for ThreadPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "thread '{}' panicked: {}", self.name, self.message)
+    }
+}
+
+impl std::error::Error for ThreadPanic {}
+
+/// Why [`JoinHandle::join_timeout`] did not return the thread's value.
+pub enum JoinTimeoutError<T> {
+    /// The thread is still running; here is its handle back, to join again later.
+    Timeout(JoinHandle<T>),
+    /// The thread finished by panicking.
+    Panicked(ThreadPanic),
+}
+
+impl<T> JoinTimeoutError<T> {
+    /// Whether the join timed out (the thread is still running).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, JoinTimeoutError::Timeout(_))
+    }
+
+    /// The handle of a thread that is still running, to join again.
+    pub fn into_handle(self) -> Option<JoinHandle<T>> {
+        match self {
+            JoinTimeoutError::Timeout(handle) => Some(handle),
+            JoinTimeoutError::Panicked(_) => None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinTimeoutError::Timeout(h) => f.debug_tuple("Timeout").field(h).finish(),
+            JoinTimeoutError::Panicked(p) => f.debug_tuple("Panicked").field(p).finish(),
+        }
+    }
+}
+
+impl<T> fmt::Display for JoinTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinTimeoutError::Timeout(h) => write!(
+                f,
+                "thread '{}' is still running after the join timeout: take the handle back \
+                 with into_handle() and join again later",
+                h.name()
+            ),
+            JoinTimeoutError::Panicked(p) => fmt::Display::fmt(p, f),
+        }
+    }
+}
+
+impl<T> std::error::Error for JoinTimeoutError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JoinTimeoutError::Timeout(_) => None,
+            JoinTimeoutError::Panicked(p) => Some(p),
+        }
+    }
+}
+
+/// A flag set once, that threads can wait for: the "finished" flag of a thread.
+///
+/// | bit | name     | meaning                                                   |
+/// |-----|----------|-----------------------------------------------------------|
+/// | 0   | `DONE`   | the flag is set (final)                                   |
+/// | 1   | `PARKED` | a waiter is (or is about to be) parked on the flag        |
+///
+/// `set` is one swap; it enters the wait layer only if `PARKED` was set.
+pub(crate) struct DoneFlag {
+    state: AtomicU8,
+}
+
+const DONE: u8 = 0b01;
+const PARKED: u8 = 0b10;
+
+impl DoneFlag {
+    pub(crate) fn new() -> Self {
+        DoneFlag {
+            state: AtomicU8::new(0),
+        }
+    }
+
+    /// Whether the flag is set; if so, everything done before `set` is visible.
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.state.load(Ordering::Acquire) & DONE != 0
+    }
+
+    /// Sets the flag and wakes every waiter.
+    #[inline]
+    pub(crate) fn set(&self) {
+        if self.state.swap(DONE, Ordering::Release) & PARKED != 0 {
+            self.wake_all();
+        }
+    }
+
+    #[cold]
+    fn wake_all(&self) {
+        // SAFETY: the key is this flag's own address; no callbacks.
+        unsafe {
+            wait::unpark_all(wait::key_of(self), wait::DEFAULT_UNPARK_TOKEN);
+        }
+    }
+
+    /// Waits until the flag is set (`true`) or `deadline` passes (`false`).
+    #[inline]
+    pub(crate) fn wait_until(&self, deadline: Deadline) -> bool {
+        self.is_set() || self.wait_slow(deadline)
+    }
+
+    #[cold]
+    fn wait_slow(&self, deadline: Deadline) -> bool {
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            if state & DONE != 0 {
+                return true;
+            }
+            if deadline.has_passed() {
+                return false;
+            }
+            if state & PARKED == 0
+                && self
+                    .state
+                    .compare_exchange_weak(state, PARKED, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let validate = || self.state.load(Ordering::Relaxed) == PARKED;
+            // SAFETY: the key is this flag's own address; `validate` only loads our atomic,
+            // never panics and never calls the wait layer. A timed-out waiter leaves PARKED
+            // set, which only costs `set` one unpark call that finds nobody.
+            let result = unsafe {
+                wait::park(
+                    wait::key_of(self),
+                    validate,
+                    || {},
+                    |_, _| {},
+                    wait::DEFAULT_PARK_TOKEN,
+                    deadline.instant(),
+                )
+            };
+            if result == ParkResult::TimedOut {
+                return self.is_set();
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(tandem_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn done_flag_times_out_then_sees_set() {
+        let flag = DoneFlag::new();
+        assert!(!flag.wait_until(Deadline::after(Duration::ZERO)));
+        assert!(!flag.wait_until(Deadline::after(Duration::from_millis(5))));
+        flag.set();
+        assert!(flag.is_set());
+        assert!(flag.wait_until(Deadline::NEVER));
+    }
+
+    #[test]
+    fn done_flag_wakes_a_parked_waiter() {
+        let flag = Arc::new(DoneFlag::new());
+        let f2 = Arc::clone(&flag);
+        let waiter = std::thread::spawn(move || f2.wait_until(Deadline::NEVER));
+        // Wait (without sleeping) until the waiter has announced itself, then set.
+        while flag.state.load(Ordering::Relaxed) & PARKED == 0 {
+            std::thread::yield_now();
+        }
+        flag.set();
+        assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn nul_in_name_is_an_error() {
+        let err = Builder::new().name("a\0b").spawn(|| ()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("NUL"));
+    }
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<JoinHandle<String>>();
+        check::<ThreadPanic>();
+        check::<JoinTimeoutError<Vec<u8>>>();
+    }
+}
+
+#[cfg(all(test, tandem_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// A timed wait racing with `set`: the waiter either sees the flag or times out, and a
+    /// set that happens while it parks always wakes it (no lost wake-up: an untimed wait
+    /// after a timed one returns).
+    #[test]
+    fn set_wakes_waiter() {
+        loom::model(|| {
+            let flag = Arc::new(DoneFlag::new());
+            let f2 = Arc::clone(&flag);
+            let setter = loom::thread::spawn(move || f2.set());
+            let _ = flag.wait_until(Deadline::after(Duration::from_secs(1)));
+            assert!(flag.wait_until(Deadline::NEVER));
+            setter.join().unwrap();
+        });
+    }
+}

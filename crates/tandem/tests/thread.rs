@@ -1,0 +1,334 @@
+//! `tandem::thread`: names, join (with timeout), panics, idents and native ids,
+//! `active_count`, and `Local<T>`.
+//!
+//! Every test holds `SERIAL`: `active_count()` counts tandem threads process-wide, so tests
+//! that spawn them must not overlap for its counts to be exact.
+
+use std::collections::BTreeSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tandem::thread::{self, Builder, JoinTimeoutError, Local};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Polls `condition` until it holds; fails the test after a generous deadline.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::yield_now();
+    }
+}
+
+fn default_number(name: &str) -> u64 {
+    name.strip_prefix("Thread-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name:?} is not a default name"))
+}
+
+#[test]
+fn unnamed_threads_get_pythons_default_names() {
+    let _s = serial();
+    let a = thread::spawn(thread::current_name).unwrap();
+    let b = Builder::new().spawn(thread::current_name).unwrap();
+    let (na, nb) = (a.name().to_owned(), b.name().to_owned());
+    assert!(default_number(&na) < default_number(&nb), "{na} then {nb}");
+    assert_eq!(a.thread().name(), Some(na.as_str()));
+    assert_eq!(a.join().unwrap(), Some(na));
+    assert_eq!(b.join().unwrap(), Some(nb));
+}
+
+#[test]
+fn custom_names_are_visible_everywhere() {
+    let _s = serial();
+    let h = Builder::new()
+        .name("worker-1")
+        .stack_size(128 * 1024)
+        .spawn(|| {
+            (
+                thread::current_name(),
+                std::thread::current().name().map(String::from),
+            )
+        })
+        .unwrap();
+    assert_eq!(h.name(), "worker-1");
+    assert_eq!(h.thread().name(), Some("worker-1"));
+    let (ours, std_name) = h.join().unwrap();
+    assert_eq!(ours.as_deref(), Some("worker-1"));
+    assert_eq!(std_name.as_deref(), Some("worker-1"));
+    assert_eq!(
+        thread::current_name().is_some(),
+        std::thread::current().name().is_some()
+    );
+}
+
+#[test]
+fn nul_byte_in_name_is_an_error_not_a_panic() {
+    let _s = serial();
+    let err = Builder::new().name("bad\0name").spawn(|| ()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn join_returns_the_value_with_arguments_captured() {
+    let _s = serial();
+    // Python: threading.Thread(target=worker, args=("Thread-1", 5), name="WorkerThread")
+    fn worker(label: &str, count: usize) -> Vec<String> {
+        (0..count).map(|i| format!("{label}: {i}")).collect()
+    }
+    let (label, count) = (String::from("Thread-1"), 5);
+    let h = Builder::new()
+        .name("WorkerThread")
+        .spawn(move || worker(&label, count))
+        .unwrap();
+    let lines = h.join().unwrap();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[4], "Thread-1: 4");
+}
+
+#[test]
+fn panic_is_reported_with_name_and_message() {
+    let _s = serial();
+    let h = Builder::new()
+        .name("worker-1")
+        .spawn(|| -> u8 { panic!("boom {}", 42) })
+        .unwrap();
+    let err = h.join().unwrap_err();
+    assert_eq!(err.name(), "worker-1");
+    assert_eq!(err.message(), "boom 42");
+    assert_eq!(err.to_string(), "thread 'worker-1' panicked: boom 42");
+    let _: &(dyn std::error::Error + Send + Sync) = &err;
+
+    // The original payload can continue the panic in the joining thread.
+    let resumed = panic::catch_unwind(AssertUnwindSafe(|| err.resume())).unwrap_err();
+    let text = resumed
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| resumed.downcast_ref::<String>().map(String::as_str));
+    assert_eq!(text, Some("boom 42"));
+
+    let err = thread::spawn(|| std::panic::panic_any(7u32))
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(err.message().contains("not a string"));
+    assert_eq!(
+        err.into_payload().downcast::<u32>().ok().map(|b| *b),
+        Some(7)
+    );
+}
+
+#[test]
+fn join_timeout_times_out_on_a_blocked_thread_then_succeeds() {
+    let _s = serial();
+    let (release, gate) = mpsc::channel::<u32>();
+    let h = Builder::new()
+        .name("blocked")
+        .spawn(move || gate.recv().unwrap() * 2)
+        .unwrap();
+
+    let start = Instant::now();
+    let err = h.join_timeout(Duration::from_millis(50)).unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(50),
+        "returned early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "returned late: {took:?}");
+    assert!(err.is_timeout());
+    assert!(err.to_string().contains("'blocked' is still running"));
+    let h = err.into_handle().unwrap();
+    assert!(h.is_alive());
+
+    // A zero timeout only checks.
+    let h = match h.join_timeout(Duration::ZERO) {
+        Err(JoinTimeoutError::Timeout(h)) => h,
+        other => panic!("expected a timeout, got {other:?}"),
+    };
+    release.send(21).unwrap();
+    assert_eq!(h.join_timeout(Duration::from_secs(60)).unwrap(), 42);
+}
+
+#[test]
+fn join_timeout_reports_a_panic() {
+    let _s = serial();
+    let h = Builder::new()
+        .name("doomed")
+        .spawn(|| -> () { panic!("no") })
+        .unwrap();
+    match h.join_until(Instant::now() + Duration::from_secs(60)) {
+        Err(JoinTimeoutError::Panicked(p)) => {
+            assert_eq!(p.name(), "doomed");
+            assert_eq!(p.message(), "no");
+        }
+        other => panic!("expected the panic, got {other:?}"),
+    }
+    // An absurd timeout waits (forever, here: until the thread ends).
+    let h = thread::spawn(|| 1).unwrap();
+    assert_eq!(h.join_timeout(Duration::MAX).unwrap(), 1);
+}
+
+#[test]
+fn is_alive_and_active_count_follow_the_thread() {
+    let _s = serial();
+    let base = thread::active_count();
+    let gates: Vec<_> = (0..3).map(|_| mpsc::channel::<()>()).collect();
+    let (senders, receivers): (Vec<_>, Vec<_>) = gates.into_iter().unzip();
+    let handles: Vec<_> = receivers
+        .into_iter()
+        .map(|gate| thread::spawn(move || gate.recv().unwrap()).unwrap())
+        .collect();
+    assert_eq!(thread::active_count(), base + 3);
+    assert!(handles.iter().all(|h| h.is_alive() && !h.is_finished()));
+
+    senders[0].send(()).unwrap();
+    wait_until("thread 0 finishes", || handles[0].is_finished());
+    assert!(!handles[0].is_alive());
+    assert!(handles[1].is_alive() && handles[2].is_alive());
+    assert_eq!(thread::active_count(), base + 2);
+
+    for s in &senders[1..] {
+        s.send(()).unwrap();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(thread::active_count(), base);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn native_ids_are_distinct_and_match_gettid() {
+    let _s = serial();
+    let (report, reports) = mpsc::channel::<(usize, u64, Option<u64>)>();
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let (report, gate) = (report.clone(), Arc::clone(&gate));
+            thread::spawn(move || {
+                // SAFETY: `gettid` takes no arguments and cannot fail.
+                let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
+                report.send((i, tid, thread::current_native_id())).unwrap();
+                let _ = gate.lock().unwrap().recv();
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut tids = BTreeSet::new();
+    for _ in 0..3 {
+        let (i, tid, seen) = reports.recv().unwrap();
+        assert_eq!(seen, Some(tid));
+        assert_eq!(
+            handles[i].native_id(),
+            Some(tid),
+            "known once the thread started"
+        );
+        tids.insert(tid);
+    }
+    assert_eq!(tids.len(), 3, "native ids are distinct");
+    assert!(!tids.contains(&thread::current_native_id().unwrap()));
+    drop(release);
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn idents_are_unique_and_match_inside() {
+    let _s = serial();
+    let handles: Vec<_> = (0..4)
+        .map(|_| thread::spawn(thread::current_ident).unwrap())
+        .collect();
+    let mut seen = BTreeSet::from([thread::current_ident()]);
+    for h in handles {
+        let ident = h.ident();
+        assert_eq!(h.join().unwrap(), ident);
+        assert!(seen.insert(ident), "ident {ident} reused");
+    }
+}
+
+// ---- Local<T> -------------------------------------------------------------------------------
+
+#[test]
+fn local_values_are_per_thread_and_per_object() {
+    let _s = serial();
+    let names = Arc::new(Local::new());
+    let lengths = Arc::new(Local::new());
+    names.set(String::from("main"));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let (names, lengths) = (Arc::clone(&names), Arc::clone(&lengths));
+            Builder::new()
+                .name(format!("local-{i}"))
+                .spawn(move || {
+                    assert_eq!(names.get(), None, "a new thread starts without a value");
+                    let me = thread::current_name().unwrap();
+                    names.set(me.clone());
+                    assert_eq!(
+                        lengths.get(),
+                        None,
+                        "setting one Local leaves another alone"
+                    );
+                    lengths.set(me.len() * 10);
+                    std::thread::yield_now(); // let the others overwrite, if they could
+                    (names.get().unwrap(), lengths.get().unwrap(), me)
+                })
+                .unwrap()
+        })
+        .collect();
+    for h in handles {
+        let (name, length, me) = h.join().unwrap();
+        assert_eq!(name, me);
+        assert_eq!(length, me.len() * 10);
+    }
+    assert_eq!(names.get().as_deref(), Some("main"));
+    assert_eq!(lengths.get(), None);
+}
+
+#[test]
+fn local_values_are_collected_after_threads_end() {
+    let _s = serial();
+    let counts = Arc::new(Local::with_init(|| 0u64));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let counts = Arc::clone(&counts);
+            thread::spawn(move || {
+                for _ in 0..1000 {
+                    counts.with(|n| *n += 1);
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut counts = Arc::into_inner(counts).expect("every thread dropped its clone");
+    assert_eq!(counts.iter_mut().count(), 4);
+    for n in counts.iter_mut() {
+        *n *= 2;
+    }
+    let values: Vec<u64> = counts.into_values().collect();
+    assert_eq!(values, vec![2000; 4]);
+}
+
+#[test]
+fn local_get_or_take_and_try_with() {
+    let _s = serial();
+    let l: Local<Vec<u8>> = Local::new();
+    assert_eq!(l.try_with(|v| v.len()), None);
+    assert_eq!(*l.get_or(|| vec![1, 2]), [1, 2]);
+    assert_eq!(l.try_with(|v| v.len()), Some(2));
+    assert_eq!(l.take(), Some(vec![1, 2]));
+    assert!(!l.is_set());
+    let other = thread::spawn(|| ()).unwrap(); // unrelated thread: no effect on ours
+    other.join().unwrap();
+    assert_eq!(l.get(), None);
+}
