@@ -117,11 +117,14 @@ impl RawLock {
     fn wake_after_release(&self) {
         let callback = |result: UnparkResult| {
             let parked = if result.have_more_threads { PARKED } else { 0 };
+            // Acquire: another thread may have locked and released the lock since our swap;
+            // taking it for the woken thread must see that thread's writes, and the unpark
+            // below passes them on.
             if result.unparked_threads != 0
                 && result.be_fair
                 && self
                     .state
-                    .compare_exchange(0, LOCKED | parked, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(0, LOCKED | parked, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
                 return TOKEN_HANDOFF;
