@@ -34,6 +34,9 @@
 //! - [`thread`]: named threads joinable with a timeout, panics reported, per-object
 //!   thread-local storage.
 //! - an internal wait layer: the one place where any tandem call blocks.
+//! - [`diagnostics`] (feature `diagnostics`): a deadlock detector and watchdog that name the
+//!   threads, locks and source lines involved, a lock-order checker, contention statistics
+//!   and thread dumps. Compiled out by default, at no cost.
 //!
 //! ## Poisoning
 //! tandem's locks do not poison (like `parking_lot`): a thread that panics while holding a
@@ -45,10 +48,11 @@
 pub(crate) mod primitive;
 pub(crate) mod wait;
 
+pub mod diagnostics;
 pub mod error;
-pub mod sync;
 pub mod executor;
 pub mod queue;
+pub mod sync;
 pub mod thread;
 
 pub use error::ReleaseError;

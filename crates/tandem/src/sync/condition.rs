@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use super::lock::{Lock, LockGuard};
 use super::raw_lock::{RawLock, TOKEN_HANDOFF};
 use super::rlock::{RLock, RLockGuard};
+use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::wait::{self, Deadline, ParkResult, RequeueOp, UnparkResult, UnparkToken};
 
@@ -97,6 +98,7 @@ impl RawCondvar {
                     self.state.store(0, Ordering::Relaxed);
                 }
             };
+            diagnostics::wait_intent(PrimitiveKind::Condition, key, None);
             // SAFETY: the key is this condition's own address. `validate` and `timed_out`
             // only touch this condition's atomic state and locals, never panic and never call
             // the wait layer; `before_sleep` unlocks the lock, which may unpark (allowed) but
@@ -119,6 +121,8 @@ impl RawCondvar {
         );
         if result != ParkResult::Unparked(TOKEN_HANDOFF) {
             lock.lock();
+        } else {
+            lock.note_handoff(); // for diagnostics: this thread holds it now
         }
         result.is_unparked() || requeued
     }
@@ -762,6 +766,7 @@ mod tests {
     use std::cell::Cell;
 
     #[test]
+    #[cfg(not(feature = "diagnostics"))] // diagnostics add a word or three to the lock
     fn sizes() {
         assert!(std::mem::size_of::<Condition<()>>() <= 16);
         assert_eq!(

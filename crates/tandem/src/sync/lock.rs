@@ -88,6 +88,29 @@ impl<T> Lock<T> {
         }
     }
 
+    /// A new, unlocked lock holding `value`, named `name` in diagnostics reports (deadlocks,
+    /// lock-order inversions, thread dumps, statistics), which also give this call's line as
+    /// where the lock was created. Without the `diagnostics` feature the name is dropped and
+    /// this is [`Lock::new`].
+    ///
+    /// ```
+    /// use tandem::sync::Lock;
+    ///
+    /// let accounts: Vec<Lock<i64>> = (0..4)
+    ///     .map(|i| Lock::named(100, format!("accounts[{i}]")))
+    ///     .collect();
+    /// # #[cfg(feature = "diagnostics")]
+    /// assert_eq!(accounts[3].name().as_deref(), Some("accounts[3]"));
+    /// # let _ = accounts;
+    /// ```
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn named(value: T, name: impl Into<String>) -> Self {
+        Lock {
+            raw: RawLock::named(crate::diagnostics::PrimitiveKind::Lock, name.into()),
+            data: UnsafeCell::new(value),
+        }
+    }
+
     /// Consumes the lock, returning its data.
     pub fn into_inner(self) -> T {
         self.data.into_inner()
@@ -98,6 +121,7 @@ impl<T: ?Sized> Lock<T> {
     /// Blocks until the lock is held; the guard releases it when dropped.
     /// Python: `lock.acquire()` / `with lock:`.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn acquire(&self) -> LockGuard<'_, T> {
         self.raw.lock();
         LockGuard::new(self)
@@ -105,6 +129,7 @@ impl<T: ?Sized> Lock<T> {
 
     /// Takes the lock if it is free, without blocking. Python: `lock.acquire(blocking=False)`.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
         self.raw.try_lock().then(|| LockGuard::new(self))
     }
@@ -113,17 +138,20 @@ impl<T: ?Sized> Lock<T> {
     /// A zero timeout tries once; a timeout too large to represent waits forever.
     /// Python: `lock.acquire(timeout=t)`.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
         self.acquire_deadline(Deadline::after(timeout))
     }
 
     /// Takes the lock, waiting until `deadline` at the latest.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn acquire_until(&self, deadline: Instant) -> Option<LockGuard<'_, T>> {
         self.acquire_deadline(Deadline::at(deadline))
     }
 
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     fn acquire_deadline(&self, deadline: Deadline) -> Option<LockGuard<'_, T>> {
         self.raw.lock_until(deadline).then(|| LockGuard::new(self))
     }
@@ -140,18 +168,29 @@ impl<T: ?Sized> Lock<T> {
         self.data.get_mut()
     }
 
-    pub(crate) fn raw(&self) -> &RawLock {
-        &self.raw
+    /// Names the lock in diagnostics reports (see [`Lock::named`]); this call's line becomes
+    /// its creation site if it had none. Does nothing without the `diagnostics` feature.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.raw.set_name(name.into());
     }
 
-    /// The data of a lock whose `raw` the caller holds.
-    ///
-    /// # Safety
-    /// The caller must hold `self.raw` for as long as the reference lives.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn data_mut(&self) -> &mut T {
-        // SAFETY: the caller holds the lock, which grants exclusive access to the data.
-        unsafe { &mut *self.data.get() }
+    /// The lock's diagnostics name, if it was given one; always `None` without the
+    /// `diagnostics` feature.
+    pub fn name(&self) -> Option<String> {
+        self.raw.name()
+    }
+
+    /// The lock's contention statistics: acquisitions, contended acquisitions, time-outs,
+    /// total and longest wait, counted while diagnostics recording is on
+    /// ([`diagnostics::enable`](crate::diagnostics::enable)).
+    #[cfg(feature = "diagnostics")]
+    pub fn stats(&self) -> crate::diagnostics::Stats {
+        self.raw.stats()
+    }
+
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
     }
 }
 
@@ -173,6 +212,7 @@ impl<T: Clone> Lock<T> {
     /// assert_eq!(r, Err("insufficient funds"));
     /// assert_eq!(*accounts.acquire(), vec![100, 50]);
     /// ```
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn transaction<R, E>(&self, update: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E> {
         self.acquire().transaction(update)
     }
@@ -427,8 +467,28 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "diagnostics"))]
     fn size_of_bare_lock_is_one_byte() {
         assert_eq!(std::mem::size_of::<Lock<()>>(), 1);
+    }
+
+    #[test]
+    #[cfg(feature = "diagnostics")]
+    fn size_of_bare_lock_with_diagnostics() {
+        // The state byte, a kind and id, a counter and a pointer to lazily allocated details.
+        assert_eq!(std::mem::size_of::<Lock<()>>(), 32);
+    }
+
+    #[test]
+    fn names_are_kept_only_with_diagnostics() {
+        let lock = Lock::named(1, "accounts[3]");
+        lock.set_name(String::from("accounts[4]"));
+        if cfg!(feature = "diagnostics") {
+            assert_eq!(lock.name().as_deref(), Some("accounts[4]"));
+        } else {
+            assert_eq!(lock.name(), None);
+        }
+        assert_eq!(*lock.acquire(), 1);
     }
 }
 

@@ -20,7 +20,15 @@
 //! - A stale `PARKED` with nobody parked costs one extra wake-up call, nothing else.
 //!
 //! The lock has no owner: Python lets any thread release a `Lock`, and so does this.
+//!
+//! # Diagnostics
+//! With the `diagnostics` feature, `diag` records each acquisition (after it succeeds, at
+//! the caller's site: the acquire methods are `#[track_caller]` then) and each release
+//! (before the lock is actually released, so no one ever appears to hold it twice), and
+//! the slow path tells the wait layer what it parks on. Without the feature `diag` is
+//! zero-sized, the hooks are empty, and `RawLock` is one byte.
 
+use crate::diagnostics::{self, How, LockDiag, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU8, Ordering};
 use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkResult, UnparkToken};
 
@@ -35,27 +43,75 @@ pub(crate) const TOKEN_HANDOFF: UnparkToken = UnparkToken(1);
 /// A one-byte lock with no owner. See the module docs for the state machine.
 pub(crate) struct RawLock {
     state: AtomicU8,
+    /// Diagnostics (zero-sized without the feature).
+    diag: LockDiag,
 }
 
 impl RawLock {
     /// An unlocked lock.
     #[cfg(not(tandem_loom))]
     pub(crate) const fn new() -> Self {
-        RawLock {
-            state: AtomicU8::new(0),
-        }
+        RawLock::with_kind(PrimitiveKind::Lock)
     }
 
     /// An unlocked lock.
     #[cfg(tandem_loom)]
     pub(crate) fn new() -> Self {
+        RawLock::with_kind(PrimitiveKind::Lock)
+    }
+
+    /// An unlocked lock that diagnostics report as a `kind` (e.g. `RLock`).
+    #[cfg(not(tandem_loom))]
+    #[allow(dead_code)]
+    pub(crate) const fn with_kind(kind: PrimitiveKind) -> Self {
         RawLock {
             state: AtomicU8::new(0),
+            diag: LockDiag::new(kind),
         }
+    }
+
+    /// An unlocked lock that diagnostics report as a `kind` (e.g. `RLock`).
+    #[cfg(tandem_loom)]
+    #[allow(dead_code)]
+    pub(crate) fn with_kind(kind: PrimitiveKind) -> Self {
+        RawLock {
+            state: AtomicU8::new(0),
+            diag: LockDiag::new(kind),
+        }
+    }
+
+    /// An unlocked lock with a name for diagnostics; created at the caller's site.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[allow(dead_code)]
+    pub(crate) fn named(kind: PrimitiveKind, name: String) -> Self {
+        RawLock {
+            state: AtomicU8::new(0),
+            diag: LockDiag::named(kind, name),
+        }
+    }
+
+    /// Gives the lock the name diagnostics report (nothing without the feature).
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[allow(dead_code)]
+    pub(crate) fn set_name(&self, name: String) {
+        self.diag.set_name(self.key(), name);
+    }
+
+    /// The lock's name, if it was given one (always `None` without the feature).
+    #[allow(dead_code)]
+    pub(crate) fn name(&self) -> Option<String> {
+        self.diag.name()
+    }
+
+    /// Contention statistics (all zero without the feature, or while recording is off).
+    #[allow(dead_code)]
+    pub(crate) fn stats(&self) -> diagnostics::Stats {
+        self.diag.stats()
     }
 
     /// Locks, blocking until the lock is held.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub(crate) fn lock(&self) {
         if self
             .state
@@ -64,11 +120,33 @@ impl RawLock {
         {
             self.lock_slow(Deadline::NEVER);
         }
+        diagnostics::lock_acquired(&self.diag, self.key(), How::Blocking);
+    }
+
+    /// Records that the calling thread holds the lock, which it received without locking
+    /// it itself: a condition variable's waiter woken with [`TOKEN_HANDOFF`] after a
+    /// requeue. (Nothing without the feature.)
+    #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[allow(dead_code)]
+    pub(crate) fn note_handoff(&self) {
+        diagnostics::lock_acquired(&self.diag, self.key(), How::Blocking);
     }
 
     /// Locks unless it is held; never blocks.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub(crate) fn try_lock(&self) -> bool {
+        let taken = self.try_lock_quietly();
+        if taken {
+            diagnostics::lock_acquired(&self.diag, self.key(), How::Try);
+        }
+        taken
+    }
+
+    /// `try_lock` without the diagnostics hook.
+    #[inline]
+    fn try_lock_quietly(&self) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & LOCKED != 0 {
@@ -88,8 +166,13 @@ impl RawLock {
 
     /// Locks before `deadline`; `false` if it passed first.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub(crate) fn lock_until(&self, deadline: Deadline) -> bool {
-        self.try_lock() || (!deadline.has_passed() && self.lock_slow(deadline))
+        let taken = self.try_lock_quietly() || (!deadline.has_passed() && self.lock_slow(deadline));
+        if taken {
+            diagnostics::lock_acquired(&self.diag, self.key(), How::Timed);
+        }
+        taken
     }
 
     /// Whether the lock is held by anyone (a snapshot).
@@ -105,6 +188,7 @@ impl RawLock {
     /// the public types turn into `ReleaseError` before reaching here.
     #[inline]
     pub(crate) fn unlock(&self) {
+        diagnostics::lock_released(&self.diag, self.key());
         if self.state.swap(0, Ordering::Release) & PARKED != 0 {
             self.wake_after_release();
         }
@@ -144,6 +228,7 @@ impl RawLock {
     /// Unlocks, handing the lock directly to the first waiter if there is one.
     #[inline]
     pub(crate) fn unlock_fair(&self) {
+        diagnostics::lock_released(&self.diag, self.key());
         if self
             .state
             .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
@@ -158,6 +243,9 @@ impl RawLock {
     /// lock, where releasing an unlocked lock is an error rather than undefined.
     pub(crate) fn try_unlock(&self) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
+        if state & LOCKED != 0 {
+            diagnostics::lock_released(&self.diag, self.key());
+        }
         loop {
             if state & LOCKED == 0 {
                 return false;
@@ -208,8 +296,17 @@ impl RawLock {
         wait::key_of(self)
     }
 
+    /// The slow path, timed and announced to the wait layer for diagnostics.
     #[cold]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     fn lock_slow(&self, deadline: Deadline) -> bool {
+        let diag = diagnostics::lock_wait_start(&self.diag, self.key());
+        let taken = self.lock_contended(deadline, &diag);
+        diag.done(&self.diag, taken);
+        taken
+    }
+
+    fn lock_contended(&self, deadline: Deadline, diag: &diagnostics::LockWait) -> bool {
         let mut spin = SpinWait::new();
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -250,6 +347,7 @@ impl RawLock {
                     self.state.fetch_and(!PARKED, Ordering::Relaxed);
                 }
             };
+            diag.before_park(&self.diag, self.key());
             // SAFETY: the key is this lock's own address; `validate` and `timed_out` only
             // touch this lock's atomic state, never panic and never call the wait layer.
             let result = unsafe {

@@ -24,6 +24,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use super::raw_lock::RawLock;
+use crate::diagnostics::PrimitiveKind;
 use crate::error::ReleaseError;
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::primitive::current_thread_token;
@@ -113,7 +114,7 @@ impl<T> RLock<T> {
     #[cfg(not(tandem_loom))]
     pub const fn new(value: T) -> Self {
         RLock {
-            raw: RawLock::new(),
+            raw: RawLock::with_kind(PrimitiveKind::RLock),
             owner: AtomicUsize::new(0),
             count: AtomicUsize::new(0),
             data: UnsafeCell::new(value),
@@ -124,7 +125,7 @@ impl<T> RLock<T> {
     #[cfg(tandem_loom)]
     pub fn new(value: T) -> Self {
         RLock {
-            raw: RawLock::new(),
+            raw: RawLock::with_kind(PrimitiveKind::RLock),
             owner: AtomicUsize::new(0),
             count: AtomicUsize::new(0),
             data: UnsafeCell::new(value),
@@ -144,6 +145,7 @@ impl<T: ?Sized> RLock<T> {
     /// # Panics
     /// If one thread holds more than `usize::MAX` guards at once.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn acquire(&self) -> RLockGuard<'_, T> {
         let me = current_thread_token();
         if self.owner.load(Ordering::Relaxed) == me {
@@ -158,6 +160,7 @@ impl<T: ?Sized> RLock<T> {
     /// Takes the lock if it is free or already held by the calling thread, without blocking.
     /// Python: `rlock.acquire(blocking=False)`.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn try_acquire(&self) -> Option<RLockGuard<'_, T>> {
         let me = current_thread_token();
         if self.owner.load(Ordering::Relaxed) == me {
@@ -174,6 +177,7 @@ impl<T: ?Sized> RLock<T> {
     /// then. The owner re-enters at once. A zero timeout tries once; a timeout too large to
     /// represent waits forever. Python: `rlock.acquire(timeout=t)`.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
         self.acquire_deadline(Deadline::after(timeout))
     }
@@ -181,10 +185,12 @@ impl<T: ?Sized> RLock<T> {
     /// Takes the lock, waiting until `deadline` at the latest; `None` if another thread still
     /// holds it by then.
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn acquire_until(&self, deadline: Instant) -> Option<RLockGuard<'_, T>> {
         self.acquire_deadline(Deadline::at(deadline))
     }
 
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     fn acquire_deadline(&self, deadline: Deadline) -> Option<RLockGuard<'_, T>> {
         let me = current_thread_token();
         if self.owner.load(Ordering::Relaxed) == me {
@@ -532,6 +538,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "diagnostics"))] // diagnostics add a word or three to the lock
     fn size() {
         assert_eq!(
             std::mem::size_of::<RLock<()>>(),

@@ -13,6 +13,10 @@
 //!
 //! The process half (PROCESSES.md) adds a second, shared-memory futex backend beside these.
 //!
+//! With the `diagnostics` feature, [`park`] also records each wait (who waits on what, since
+//! when) for the deadlock detector and the thread dump; see `crate::diagnostics`. Without it,
+//! `park` is the backend's own function.
+//!
 //! # Contract (inherited from `parking_lot_core`)
 //! The `validate`, `timed_out`, `filter` and `callback` closures run while the key's queue is
 //! locked: they must not panic and must not call back into this module. `before_sleep` runs
@@ -38,9 +42,54 @@ mod backend;
 
 #[allow(unused_imports)]
 pub(crate) use backend::{
-    park, unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, ParkToken,
+    unpark_all, unpark_filter, unpark_one, unpark_requeue, FilterOp, ParkResult, ParkToken,
     RequeueOp, SpinWait, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
 };
+
+/// Parks without recording the wait: for the deadlock detector's own sleeps.
+#[cfg(all(feature = "diagnostics", not(tandem_loom)))]
+pub(crate) use backend::park as park_unrecorded;
+
+/// Without recording compiled in, a park is the backend's park, nothing added.
+#[cfg(not(all(feature = "diagnostics", not(tandem_loom))))]
+pub(crate) use backend::park;
+
+/// Parks the calling thread on `key` until unparked or `timeout` (the backend's contract,
+/// unchanged), recording the wait for the deadlock detector: what it is on (announced just
+/// before by `diagnostics::wait_intent`, or by a lock's slow path), since when, and until
+/// when. The record is made in `before_sleep`, once the thread is queued, after the
+/// caller's own `before_sleep`; it only stores to the calling thread's own record.
+///
+/// # Safety
+/// As for `parking_lot_core::park`: see the module's contract.
+#[cfg(all(feature = "diagnostics", not(tandem_loom)))]
+#[inline]
+pub(crate) unsafe fn park(
+    key: usize,
+    validate: impl FnOnce() -> bool,
+    before_sleep: impl FnOnce(),
+    timed_out: impl FnOnce(usize, bool),
+    park_token: ParkToken,
+    timeout: Option<std::time::Instant>,
+) -> ParkResult {
+    let scope = crate::diagnostics::ParkScope::begin(key, timeout);
+    // SAFETY: the caller upholds the contract for its closures; the added work in
+    // `before_sleep` (recording the wait in this thread's own record) never parks, never
+    // panics and never calls the wait layer.
+    unsafe {
+        backend::park(
+            key,
+            validate,
+            || {
+                before_sleep();
+                scope.arm();
+            },
+            timed_out,
+            park_token,
+            timeout,
+        )
+    }
+}
 
 /// The key a primitive parks on: its own address.
 #[inline]
