@@ -1,11 +1,395 @@
-//! (being written)
+//! `queue.*`: tandem's queues against crossbeam-channel, flume, std's channels, a
+//! `Mutex<BinaryHeap>` + `Condvar` priority queue, and CPython's `queue` module.
+//!
+//! One operation is one message: a put on a producer thread and the get of it on a consumer
+//! thread. Threads are spawned before the clock starts and released together; the time runs
+//! until the last consumer has its last item.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hint::black_box;
+use std::sync::{Barrier, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::Bench;
 
+/// The bound of the bounded benchmarks.
+const BOUND: usize = 1024;
+
+/// A job for one thread of a benchmark.
+type Job<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// Runs each job on its own thread, all released together; the time until the last is done.
+fn together(jobs: Vec<Job<'_>>) -> Duration {
+    let start_line = Barrier::new(jobs.len() + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                let start_line = &start_line;
+                s.spawn(move || {
+                    start_line.wait();
+                    job();
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        for h in handles {
+            h.join().expect("benchmark thread panicked");
+        }
+        start.elapsed()
+    })
+}
+
+/// `pairs` producers and `pairs` consumers moving `iters` messages in all (rounded down to
+/// a multiple of `pairs`): `put(i)` sends, `get()` receives one.
+fn pipe<'a>(
+    pairs: u64,
+    iters: u64,
+    put: impl Fn(u64) + Sync + 'a,
+    get: impl Fn() + Sync + 'a,
+) -> Duration {
+    let share = (iters / pairs).max(1);
+    let (put, get) = (&put, &get);
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for _ in 0..pairs {
+        jobs.push(Box::new(move || {
+            for i in 0..share {
+                put(i);
+            }
+        }));
+        jobs.push(Box::new(move || {
+            for _ in 0..share {
+                get();
+            }
+        }));
+    }
+    together(jobs)
+}
+
+/// std's receivers are not `Sync`: one producer and one consumer that owns its end.
+fn std_spsc(iters: u64, send: impl Fn(u64) + Send, recv: impl Fn() + Send) -> Duration {
+    together(vec![
+        Box::new(move || {
+            for i in 0..iters {
+                send(i);
+            }
+        }),
+        Box::new(move || {
+            for _ in 0..iters {
+                recv();
+            }
+        }),
+    ])
+}
+
+/// A cheap deterministic key sequence (splitmix64), so priority benchmarks reorder.
+fn key(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The priority baseline: what one writes by hand with std — a bounded heap under a mutex,
+/// with a condition variable for each side (Python's `queue.PriorityQueue` design).
+struct MutexHeap {
+    heap: Mutex<BinaryHeap<Reverse<u64>>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+impl MutexHeap {
+    fn new() -> Self {
+        MutexHeap {
+            heap: Mutex::new(BinaryHeap::with_capacity(BOUND)),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+
+    fn put(&self, x: u64) {
+        let mut heap = self.heap.lock().unwrap();
+        while heap.len() >= BOUND {
+            heap = self.not_full.wait(heap).unwrap();
+        }
+        heap.push(Reverse(x));
+        drop(heap);
+        self.not_empty.notify_one();
+    }
+
+    fn get(&self) -> u64 {
+        let mut heap = self.heap.lock().unwrap();
+        loop {
+            if let Some(Reverse(x)) = heap.pop() {
+                drop(heap);
+                self.not_full.notify_one();
+                return x;
+            }
+            heap = self.not_empty.wait(heap).unwrap();
+        }
+    }
+}
+
+/// CPython: persistent worker threads (so a timed run does not pay for starting threads),
+/// and `pipe(q, pairs, n)` moving `n` messages through `q` with `pairs` producers and
+/// `pairs` consumers; `keyed=True` puts random 64-bit keys instead of counting.
+const PY_SETUP: &str = "import queue, threading, random\n\
+def _worker(cmds, done):\n    while True:\n        cmds.get()()\n        done.put(None)\n\
+_cmds = [queue.SimpleQueue() for _ in range(4)]\n\
+_done = queue.SimpleQueue()\n\
+for _c in _cmds:\n    threading.Thread(target=_worker, args=(_c, _done), daemon=True).start()\n\
+def produce(q, k, keyed):\n    put = q.put\n    if keyed:\n        r = random.getrandbits\n        for _ in range(k):\n            put(r(64))\n    else:\n        for i in range(k):\n            put(i)\n\
+def consume(q, k):\n    get = q.get\n    for _ in range(k):\n        get()\n\
+def pipe(q, pairs, n, keyed=False):\n    k = max(n // pairs, 1)\n    jobs = []\n    for _ in range(pairs):\n        jobs.append(lambda: produce(q, k, keyed))\n        jobs.append(lambda: consume(q, k))\n    for c, j in zip(_cmds, jobs):\n        c.put(j)\n    for _ in jobs:\n        _done.get()\n";
+
+macro_rules! tandem_pipe {
+    ($pairs:expr, $make:expr) => {
+        |iters| {
+            let q = $make;
+            pipe(
+                $pairs,
+                iters,
+                |i| q.put(i).unwrap(),
+                || {
+                    black_box(q.get().unwrap());
+                },
+            )
+        }
+    };
+}
+
 pub(crate) fn benches() -> Vec<Bench> {
-    Vec::new()
+    vec![
+        Bench::new(
+            "queue.spsc.bounded",
+            "put + get of one message, 1 producer and 1 consumer, bound 1024",
+        )
+        .native(
+            "tandem",
+            tandem_pipe!(1, tandem::queue::Queue::bounded(BOUND)),
+        )
+        .native("crossbeam", |iters| {
+            let (tx, rx) = crossbeam_channel::bounded(BOUND);
+            pipe(
+                1,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("flume", |iters| {
+            let (tx, rx) = flume::bounded(BOUND);
+            pipe(
+                1,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("std", |iters| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(BOUND);
+            std_spsc(
+                iters,
+                move |i| tx.send(i).unwrap(),
+                move || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .cpython(PY_SETUP, "pipe(queue.Queue(maxsize=1024), 1, n)"),
+        Bench::new(
+            "queue.spsc.unbounded",
+            "put + get of one message, 1 producer and 1 consumer, unbounded",
+        )
+        .native("tandem", tandem_pipe!(1, tandem::queue::Queue::new()))
+        .native("crossbeam", |iters| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            pipe(
+                1,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("flume", |iters| {
+            let (tx, rx) = flume::unbounded();
+            pipe(
+                1,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("std", |iters| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std_spsc(
+                iters,
+                move |i| tx.send(i).unwrap(),
+                move || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .cpython(PY_SETUP, "pipe(queue.Queue(), 1, n)"),
+        Bench::new(
+            "queue.mpmc.bounded",
+            "put + get of one message, 2 producers and 2 consumers, bound 1024",
+        )
+        .native(
+            "tandem",
+            tandem_pipe!(2, tandem::queue::Queue::bounded(BOUND)),
+        )
+        .native("crossbeam", |iters| {
+            let (tx, rx) = crossbeam_channel::bounded(BOUND);
+            pipe(
+                2,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("flume", |iters| {
+            let (tx, rx) = flume::bounded(BOUND);
+            pipe(
+                2,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .cpython(PY_SETUP, "pipe(queue.Queue(maxsize=1024), 2, n)"),
+        Bench::new(
+            "queue.mpmc.unbounded",
+            "put + get of one message, 2 producers and 2 consumers, unbounded",
+        )
+        .native("tandem", tandem_pipe!(2, tandem::queue::Queue::new()))
+        .native("crossbeam", |iters| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            pipe(
+                2,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("flume", |iters| {
+            let (tx, rx) = flume::unbounded();
+            pipe(
+                2,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .cpython(PY_SETUP, "pipe(queue.Queue(), 2, n)"),
+        Bench::new(
+            "queue.priority",
+            "put + get of one message by key order, 1 producer and 1 consumer, bound 1024",
+        )
+        .native("tandem", |iters| {
+            let q = tandem::queue::PriorityQueue::bounded(BOUND);
+            pipe(
+                1,
+                iters,
+                |i| q.put(key(i)).unwrap(),
+                || {
+                    black_box(q.get().unwrap());
+                },
+            )
+        })
+        .native("std", |iters| {
+            let q = MutexHeap::new();
+            pipe(
+                1,
+                iters,
+                |i| q.put(key(i)),
+                || {
+                    black_box(q.get());
+                },
+            )
+        })
+        .cpython(
+            PY_SETUP,
+            "pipe(queue.PriorityQueue(maxsize=1024), 1, n, keyed=True)",
+        ),
+        Bench::new(
+            "queue.simple",
+            "put + get of one message on a SimpleQueue, 1 producer and 1 consumer",
+        )
+        .native("tandem", tandem_pipe!(1, tandem::queue::SimpleQueue::new()))
+        .native("crossbeam", |iters| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            pipe(
+                1,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("flume", |iters| {
+            let (tx, rx) = flume::unbounded();
+            pipe(
+                1,
+                iters,
+                |i| tx.send(i).unwrap(),
+                || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .native("std", |iters| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std_spsc(
+                iters,
+                move |i| tx.send(i).unwrap(),
+                move || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        })
+        .cpython(PY_SETUP, "pipe(queue.SimpleQueue(), 1, n)"),
+    ]
 }
 
 pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
-    Vec::new()
+    use std::mem::size_of;
+    vec![
+        (
+            "tandem Queue<u64> (handle)",
+            size_of::<tandem::queue::Queue<u64>>(),
+        ),
+        (
+            "tandem SimpleQueue<u64> (handle)",
+            size_of::<tandem::queue::SimpleQueue<u64>>(),
+        ),
+        (
+            "crossbeam Sender<u64> + Receiver<u64>",
+            size_of::<crossbeam_channel::Sender<u64>>()
+                + size_of::<crossbeam_channel::Receiver<u64>>(),
+        ),
+        (
+            "flume Sender<u64> + Receiver<u64>",
+            size_of::<flume::Sender<u64>>() + size_of::<flume::Receiver<u64>>(),
+        ),
+    ]
 }
