@@ -1,1 +1,60 @@
-//! `concurrent.futures` for Rust: `ThreadPoolExecutor` and its futures (being written).
+//! `concurrent.futures` for Rust: [`ThreadPoolExecutor`], its [`Task`]s (Python's futures),
+//! [`wait`] and [`as_completed`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use tandem::executor::{as_completed, TaskError, ThreadPoolExecutor};
+//!
+//! // Python:
+//! //   with ThreadPoolExecutor(max_workers=4) as ex:
+//! //       futures = [ex.submit(pow, 2, n) for n in range(8)]
+//! //       for f in as_completed(futures, timeout=10): print(f.result())
+//! let pool = ThreadPoolExecutor::builder().max_workers(4).build()?;
+//! let tasks: Vec<_> = (0..8).map(|n| pool.submit(move || 2u32.pow(n)).unwrap()).collect();
+//! let mut powers: Vec<u32> = as_completed(tasks, Some(Duration::from_secs(10)))
+//!     .map(|done| done.unwrap().result().unwrap())
+//!     .collect();
+//! powers.sort();
+//! assert_eq!(powers, [1, 2, 4, 8, 16, 32, 64, 128]);
+//!
+//! // A panicking task fails only its own Task; the pool goes on.
+//! let bad = pool.submit(|| -> u32 { panic!("bad input") })?;
+//! assert_eq!(bad.result(), Err(TaskError::Panicked("bad input".into())));
+//! assert_eq!(pool.submit(|| 1 + 1)?.result(), Ok(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What lives where:
+//! - `pool.rs`: [`ThreadPoolExecutor`], its [`Builder`] and [`PoolStats`]; the worker loop.
+//! - `injector.rs`: the pool's job queue (a lock-free push for submitters) and worker
+//!   bookkeeping: sleeping, waking, starting and counting workers (on the wait layer).
+//! - `task.rs`: [`Task`], the public handle; `cell.rs`: the completion cell under it (the
+//!   state machine, callbacks, wakers, parking).
+//! - `waiter.rs`: [`wait`], [`as_completed`] and the [`Waitable`] tasks they accept.
+//! - `map.rs`: [`Map`], the lazy ordered `map`; `scope.rs`: [`Scope`], tasks that borrow.
+//! - `error.rs`: [`TaskError`], [`SubmitError`], [`BrokenPool`], [`TimeoutError`],
+//!   [`BuildError`].
+
+mod cell;
+mod error;
+mod injector;
+mod map;
+mod pool;
+mod scope;
+mod task;
+mod waiter;
+
+pub use error::{BrokenPool, BuildError, SubmitError, TaskError, TimeoutError};
+pub use map::Map;
+pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
+pub use scope::Scope;
+pub use task::Task;
+pub use waiter::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen, Waitable};
+
+/// The bytes one task costs beyond its value `T` when its closure has type `F` (the
+/// reference-counted cell: counters, state, closure-or-result). For the benchmark's size
+/// table and the size test; not part of the stable API.
+#[doc(hidden)]
+pub fn task_overhead<T, F: FnOnce() -> T>(_: &F) -> usize {
+    cell::overhead::<T, std::convert::Infallible, F>()
+}

@@ -1,0 +1,315 @@
+//! `Map`: Python's `executor.map(fn, items, timeout=, buffersize=)`, lazy and ordered.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{drop_payload, panic_message, SubmitError, TaskError};
+use super::pool::ThreadPoolExecutor;
+use super::task::Task;
+use crate::wait::Deadline;
+
+/// A task of a `Map`, in input order.
+enum InFlight<T> {
+    /// One item.
+    One(Task<T>),
+    /// `chunksize` items, each caught separately: a panic fails only its own item.
+    Chunk(Task<Vec<Result<T, String>>>, usize),
+    /// Items the pool refused (it was shut down or broken meanwhile).
+    Refused(usize, TaskError),
+}
+
+impl<T> InFlight<T> {
+    fn wait(&self, deadline: Deadline) -> bool {
+        match self {
+            InFlight::One(t) => t.wait_deadline(deadline),
+            InFlight::Chunk(t, _) => t.wait_deadline(deadline),
+            InFlight::Refused(..) => true,
+        }
+    }
+
+    fn cancel(&self) {
+        match self {
+            InFlight::One(t) => {
+                t.cancel();
+            }
+            InFlight::Chunk(t, _) => {
+                t.cancel();
+            }
+            InFlight::Refused(..) => {}
+        }
+    }
+}
+
+/// What a submission the pool refused becomes for the items it carried.
+fn refused(e: SubmitError) -> TaskError {
+    match e {
+        SubmitError::BrokenPool(b) => TaskError::BrokenPool(b),
+        _ => TaskError::Cancelled,
+    }
+}
+
+/// The iterator [`ThreadPoolExecutor::map`] returns: each item's result, in input order,
+/// as `Result<T, TaskError>` (a panicking item yields `Err(TaskError::Panicked(..))` and the
+/// others go on).
+///
+/// It is lazy: the first `next()` submits tasks (all of them, or `buffersize` of them), and
+/// each result taken submits the next one when a `buffersize` is set, so the input is read
+/// only as far ahead as that. Dropping the iterator cancels the tasks not yet started, as
+/// Python does when its `map` generator is closed.
+///
+/// After a [`timeout`](Map::timeout) has passed, the next wait that would block yields
+/// `Err(TaskError::Timeout)`, cancels the remaining tasks and ends the iteration.
+#[must_use = "a Map does nothing until iterated"]
+pub struct Map<'a, I, F, T>
+where
+    I: Iterator,
+{
+    pool: &'a ThreadPoolExecutor,
+    f: Arc<F>,
+    /// `None` once exhausted (or once the pool refused a submission).
+    items: Option<I>,
+    chunksize: usize,
+    buffersize: Option<usize>,
+    created: Instant,
+    deadline: Deadline,
+    in_flight: VecDeque<InFlight<T>>,
+    /// The chunk being yielded from.
+    chunk: Option<std::vec::IntoIter<Result<T, String>>>,
+    /// An error to yield for this many more items (a failed chunk, a refused submission).
+    repeat: Option<(TaskError, usize)>,
+    started: bool,
+    finished: bool,
+}
+
+impl<'a, I, F, T> Map<'a, I, F, T>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(pool: &'a ThreadPoolExecutor, f: F, items: I) -> Self {
+        Map {
+            pool,
+            f: Arc::new(f),
+            items: Some(items),
+            chunksize: 1,
+            buffersize: None,
+            created: Instant::now(),
+            deadline: Deadline::NEVER,
+            in_flight: VecDeque::new(),
+            chunk: None,
+            repeat: None,
+            started: false,
+            finished: false,
+        }
+    }
+
+    /// Keeps at most `n` tasks submitted ahead of the results taken (Python 3.14's
+    /// `buffersize`), so an endless input does not exhaust memory. Zero counts as one.
+    pub fn buffersize(mut self, n: usize) -> Self {
+        self.buffersize = Some(n.max(1));
+        self
+    }
+
+    /// Gives up waiting `timeout` after the call to `map` (as Python counts it). A timeout
+    /// too large to represent is no limit.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = match self.created.checked_add(timeout) {
+            Some(at) => Deadline::at(at),
+            None => Deadline::NEVER,
+        };
+        self
+    }
+
+    /// Sends items to the workers `n` at a time (one task per chunk), which amortizes the
+    /// per-task cost for tiny functions. Python's thread pool ignores `chunksize`; results
+    /// still come one per item, in order, and a panic fails only its own item. Zero counts
+    /// as one.
+    pub fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = n.max(1);
+        self
+    }
+
+    /// Submits the next task; `false` when there is nothing more to submit.
+    fn submit_next(&mut self) -> bool {
+        let Some(items) = self.items.as_mut() else {
+            return false;
+        };
+        let f = Arc::clone(&self.f);
+        let (submitted, n) = if self.chunksize == 1 {
+            let Some(item) = items.next() else {
+                self.items = None;
+                return false;
+            };
+            (self.pool.submit(move || f(item)).map(InFlight::One), 1)
+        } else {
+            let chunk: Vec<I::Item> = items.by_ref().take(self.chunksize).collect();
+            if chunk.is_empty() {
+                self.items = None;
+                return false;
+            }
+            let n = chunk.len();
+            let task = self.pool.submit(move || {
+                chunk
+                    .into_iter()
+                    .map(|item| {
+                        panic::catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|payload| {
+                            let message = panic_message(&*payload);
+                            drop_payload(payload);
+                            message
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            });
+            (task.map(|t| InFlight::Chunk(t, n)), n)
+        };
+        match submitted {
+            Ok(in_flight) => self.in_flight.push_back(in_flight),
+            Err(e) => {
+                self.in_flight.push_back(InFlight::Refused(n, refused(e)));
+                self.items = None;
+            }
+        }
+        true
+    }
+
+    fn top_up(&mut self) {
+        match self.buffersize {
+            None => while self.submit_next() {},
+            Some(n) => while self.in_flight.len() < n && self.submit_next() {},
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        for task in self.in_flight.drain(..) {
+            task.cancel();
+        }
+        self.items = None;
+    }
+}
+
+impl<I, F, T> Iterator for Map<'_, I, F, T>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    type Item = Result<T, TaskError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        // The common case, kept small so it inlines: the next item of the current chunk.
+        if let Some(chunk) = &mut self.chunk {
+            if let Some(result) = chunk.next() {
+                return Some(result.map_err(TaskError::Panicked));
+            }
+        }
+        self.next_slow()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let ready =
+            self.chunk.as_ref().map_or(0, |c| c.len()) + self.repeat.as_ref().map_or(0, |r| r.1);
+        (ready, None)
+    }
+}
+
+impl<I, F, T> Map<'_, I, F, T>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    /// Everything but the next item of the current chunk.
+    #[cold]
+    fn next_slow(&mut self) -> Option<Result<T, TaskError>> {
+        if let Some(result) = self.take_ready() {
+            return Some(result);
+        }
+        if self.finished {
+            return None;
+        }
+        if !self.started {
+            self.started = true;
+            self.top_up();
+        }
+        loop {
+            let Some(front) = self.in_flight.front() else {
+                self.finished = true;
+                return None;
+            };
+            if !front.wait(self.deadline) {
+                self.cancel_all();
+                self.finished = true;
+                return Some(Err(TaskError::Timeout));
+            }
+            let result = match self.in_flight.pop_front().expect("front exists") {
+                InFlight::One(task) => Some(task.result()),
+                InFlight::Chunk(task, n) => {
+                    match task.result() {
+                        Ok(results) => self.chunk = Some(results.into_iter()),
+                        Err(e) => self.repeat = Some((e, n)),
+                    }
+                    self.take_ready()
+                }
+                InFlight::Refused(n, e) => {
+                    self.repeat = Some((e, n));
+                    self.take_ready()
+                }
+            };
+            self.top_up();
+            if result.is_some() {
+                return result;
+            }
+        }
+    }
+}
+
+impl<I, F, T> Map<'_, I, F, T>
+where
+    I: Iterator,
+{
+    /// The next result already at hand (from a chunk, or a repeated error).
+    #[inline]
+    fn take_ready(&mut self) -> Option<Result<T, TaskError>> {
+        if let Some(chunk) = &mut self.chunk {
+            match chunk.next() {
+                Some(r) => return Some(r.map_err(TaskError::Panicked)),
+                None => self.chunk = None,
+            }
+        }
+        if let Some((e, n)) = &mut self.repeat {
+            if *n > 0 {
+                *n -= 1;
+                return Some(Err(e.clone()));
+            }
+            self.repeat = None;
+        }
+        None
+    }
+}
+
+impl<I: Iterator, F, T> Drop for Map<'_, I, F, T> {
+    fn drop(&mut self) {
+        for task in self.in_flight.drain(..) {
+            task.cancel();
+        }
+    }
+}
+
+impl<I: Iterator, F, T> fmt::Debug for Map<'_, I, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("in_flight", &self.in_flight.len())
+            .field("chunksize", &self.chunksize)
+            .field("buffersize", &self.buffersize)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}

@@ -1,0 +1,172 @@
+//! Scoped tasks: closures that borrow from the caller's stack, run on a pool's workers, all
+//! finished before [`ThreadPoolExecutor::scope`] returns (like `std::thread::scope`).
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem;
+use std::sync::Arc;
+
+use super::cell::{Cell, CellApi, Run};
+use super::error::SubmitError;
+use super::injector::Job;
+use super::pool::ThreadPoolExecutor;
+use super::task::Task;
+use crate::diagnostics::{self, PrimitiveKind};
+use crate::primitive::atomic::{AtomicUsize, Ordering};
+use crate::wait;
+
+/// How many of a scope's jobs the pool still holds a reference to.
+pub(crate) struct ScopeState {
+    outstanding: AtomicUsize,
+}
+
+impl ScopeState {
+    fn new() -> Self {
+        ScopeState {
+            outstanding: AtomicUsize::new(0),
+        }
+    }
+
+    fn key(&self) -> usize {
+        wait::key_of(&self.outstanding)
+    }
+
+    /// Blocks until the pool has let go of every job of the scope.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    fn wait_all_released(&self) {
+        while self.outstanding.load(Ordering::Acquire) != 0 {
+            let validate = || self.outstanding.load(Ordering::Relaxed) != 0;
+            diagnostics::wait_intent(PrimitiveKind::Future, self.key(), None);
+            // SAFETY: the key is the address of this scope's counter; `validate` only reads
+            // an atomic, never panics and never calls the wait layer.
+            unsafe {
+                wait::park(
+                    self.key(),
+                    validate,
+                    || {},
+                    |_, _| {},
+                    wait::DEFAULT_PARK_TOKEN,
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Carried by a scoped job; dropped after the job's reference to its task, it tells the
+/// scope the pool is done with that job.
+pub(crate) struct ScopeTicket(Arc<ScopeState>);
+
+impl Drop for ScopeTicket {
+    fn drop(&mut self) {
+        if self.0.outstanding.fetch_sub(1, Ordering::Release) == 1 {
+            // SAFETY: the key is the address of the scope's counter (kept alive by our
+            // `Arc`); no callbacks.
+            unsafe {
+                wait::unpark_all(self.0.key(), wait::DEFAULT_UNPARK_TOKEN);
+            }
+        }
+    }
+}
+
+/// A scope in which tasks may borrow anything that outlives it (`'env`). Made by
+/// [`ThreadPoolExecutor::scope`].
+///
+/// A task's result may leave the scope, but not if it borrows what the scope borrowed:
+/// ```compile_fail
+/// use tandem::executor::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let task = {
+///     let name = String::from("short-lived");
+///     pool.scope(|s| s.submit(|| name.as_str()).unwrap()) // Task<&str> borrowing `name`
+/// };
+/// drop(task);
+/// ```
+/// and a scoped closure must still be `Send`, since a worker runs it:
+/// ```compile_fail
+/// use tandem::executor::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let counter = std::rc::Rc::new(1);
+/// pool.scope(|s| {
+///     s.submit(|| *counter + 1).unwrap();
+/// });
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    pool: &'env ThreadPoolExecutor,
+    state: Arc<ScopeState>,
+    // Invariance, as in `std::thread::Scope`.
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Submits `f`, which may borrow from outside the scope, to the scope's pool. The scope
+    /// does not end before the task is done (or cancelled) and the pool has let go of it.
+    pub fn submit<F, T>(&'scope self, f: F) -> Result<Task<T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let cell = Arc::new(Cell::new(move || Ok::<T, Infallible>(f())));
+        let run: Arc<dyn Run + 'scope> = Arc::clone(&cell) as Arc<dyn Run + 'scope>;
+        let api: Arc<dyn CellApi<T, Infallible> + 'scope> = Arc::clone(&cell) as _;
+        // SAFETY: only the lifetime bound of the trait objects changes. The pool's reference
+        // (`run`) is dropped before its ticket, and `scope` does not return before every
+        // ticket is dropped, so the pool never touches the cell after 'scope. The `Task`
+        // (`api`) may outlive the scope only if `T` does (its type still carries `T`'s
+        // lifetime); by then the closure — the one part that borrows for 'scope — has been
+        // consumed by the worker or dropped by a canceller, since every way a job leaves the
+        // pool runs or cancels it first; what remains in the cell is the outcome.
+        let (run, api) = unsafe {
+            (
+                mem::transmute::<Arc<dyn Run + 'scope>, Arc<dyn Run + 'static>>(run),
+                mem::transmute::<
+                    Arc<dyn CellApi<T, Infallible> + 'scope>,
+                    Arc<dyn CellApi<T, Infallible> + 'static>,
+                >(api),
+            )
+        };
+        self.state.outstanding.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            task: run,
+            ticket: Some(ScopeTicket(Arc::clone(&self.state))),
+        };
+        self.pool.submit_job(job, &*cell)?;
+        Ok(Task::new(api))
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field(
+                "outstanding",
+                &self.state.outstanding.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+/// Runs `f` with a new scope on `pool`, then waits until the pool has let go of every task
+/// submitted in it, even if `f` panics (the panic then continues).
+#[cfg_attr(feature = "diagnostics", track_caller)]
+pub(crate) fn scope<'env, F, R>(pool: &'env ThreadPoolExecutor, f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let scope = Scope {
+        pool,
+        state: Arc::new(ScopeState::new()),
+        _scope: PhantomData,
+        _env: PhantomData,
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&scope)));
+    scope.state.wait_all_released();
+    match result {
+        Ok(r) => r,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
