@@ -31,8 +31,14 @@
 //! ## Layers
 //! - [`sync`]: `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`,
 //!   `Barrier`.
+//! - [`sync::acquire_all`]: several locks taken in one global order, so they cannot deadlock.
 //! - [`thread`]: named threads joinable with a timeout, panics reported, per-object
 //!   thread-local storage.
+//! - [`queue`]: `Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` — one engine, with
+//!   timeouts that hand the item back, `task_done`/`join`, and shutdown instead of sentinels.
+//! - [`executor`]: `ThreadPoolExecutor` and its `Task` futures (`concurrent.futures`):
+//!   `submit`, `map`, `wait`, `as_completed`, cancellation, callbacks, scoped tasks; every
+//!   `Task` is also a `std::future::Future`.
 //! - an internal wait layer: the one place where any tandem call blocks.
 //! - [`diagnostics`] (feature `diagnostics`): a deadlock detector and watchdog that name the
 //!   threads, locks and source lines involved, a lock-order checker, contention statistics
