@@ -702,3 +702,48 @@ fn a_condition_wait_is_shown_and_the_lock_it_gives_back_is_recorded() {
     go_tx.send(()).unwrap();
     waiter.join().unwrap();
 }
+
+#[test]
+fn holds_taken_by_acquire_all_are_reported_at_the_callers_line() {
+    diagnostics::enable();
+    let (a, b) = (Lock::named(1, "ordered.a"), Lock::named(2, "ordered.b"));
+    let line = line!() + 1;
+    let guards = acquire_all((&b, &a)).unwrap();
+    let dump = diagnostics::snapshot();
+    let me = std::thread::current().id();
+    let mine = dump
+        .threads
+        .iter()
+        .find(|t| t.id == me)
+        .expect("this thread holds locks");
+    let sites: Vec<(Option<String>, Option<u32>, Option<&str>)> = mine
+        .holding
+        .iter()
+        .filter(|h| {
+            h.lock
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("ordered."))
+        })
+        .map(|h| {
+            (
+                h.lock.name.clone(),
+                h.taken_at.map(|l| l.line()),
+                h.taken_at.map(|l| l.file()),
+            )
+        })
+        .collect();
+    assert_eq!(sites.len(), 2, "{dump}");
+    for (name, at, file) in sites {
+        assert_eq!(
+            at,
+            Some(line),
+            "{name:?} reported at the wrong line:\n{dump}"
+        );
+        assert!(
+            file.is_some_and(|f| f.ends_with("diagnostics.rs")),
+            "{file:?}"
+        );
+    }
+    drop(guards);
+}

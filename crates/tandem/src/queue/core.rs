@@ -59,6 +59,7 @@
 
 use std::collections::VecDeque;
 
+use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Lock, LockGuard};
 use crate::wait::{self, Deadline, FilterOp, ParkResult, SpinWait, UnparkResult, UnparkToken};
@@ -622,6 +623,7 @@ impl<P: Policy> Core<P> {
                 self.joiners.store(true, Ordering::Relaxed);
             }
             let validate = || self.unfinished.load(Ordering::Relaxed) != 0;
+            diagnostics::wait_intent(PrimitiveKind::Queue, key, None);
             // SAFETY: the key is the address of a field of this queue, so only this queue's
             // joiners park on it; `validate` only reads an atomic, never panics and never
             // calls back into the wait layer; the other callbacks do nothing.
@@ -711,6 +713,7 @@ impl<P: Policy> Core<P> {
             count.fetch_sub(1, Ordering::Relaxed);
             parked.fetch_sub(1, Ordering::Relaxed);
         };
+        diagnostics::wait_intent(PrimitiveKind::Queue, wait::key_of(count), None);
         // SAFETY: the key is the address of a field of this queue, so only this queue's
         // waiters park on it; `validate` and `timed_out` only touch atomics, never panic and
         // never call back into the wait layer.

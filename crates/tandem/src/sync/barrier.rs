@@ -46,6 +46,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
 use crate::wait::{self, Deadline, FilterOp, ParkResult, ParkToken, SpinWait, UnparkToken};
 
@@ -352,6 +353,7 @@ impl Barrier {
                 matches!(s, Step::Waiting { .. } | Step::AwaitRelease)
             };
             let timed_out = |_, _| step.set(self.timed_out(step.get()));
+            diagnostics::wait_intent(PrimitiveKind::Barrier, self.key(), None);
             // SAFETY: the key is this barrier's address; `validate` and `timed_out` only
             // touch its atomics and a local `Cell`, never panic and never call the wait layer.
             let result = unsafe {
@@ -473,6 +475,7 @@ impl Barrier {
             matches!(s, Step::Waiting { .. })
         };
         let timed_out = |_, _| step.set(self.timed_out(step.get()));
+        diagnostics::wait_intent(PrimitiveKind::Barrier, self.key(), None);
         // SAFETY: the key is this barrier's address; `validate` and `timed_out` only touch
         // its atomics and a local `Cell`, never panic and never call the wait layer.
         let result = unsafe {

@@ -147,10 +147,28 @@ fn in_global_order(raws: Vec<Raw<'_>>) -> Result<Vec<&RawLock>, AcquireAllError>
     Ok(raws)
 }
 
-/// Takes the locks in order, each before `deadline`; on failure releases what it took.
-fn lock_in_order(raws: &[&RawLock], take: impl Fn(&RawLock) -> bool) -> bool {
+/// How [`lock_in_order`] takes each lock.
+#[derive(Clone, Copy)]
+enum Take {
+    Block,
+    Try,
+    Until(Deadline),
+}
+
+/// Takes the locks in order; on a failure releases what it took. `#[track_caller]` (with
+/// diagnostics) so holds are reported at the user's call, not here.
+#[cfg_attr(feature = "diagnostics", track_caller)]
+fn lock_in_order(raws: &[&RawLock], how: Take) -> bool {
     for (i, raw) in raws.iter().enumerate() {
-        if !take(raw) {
+        let taken = match how {
+            Take::Block => {
+                raw.lock();
+                true
+            }
+            Take::Try => raw.try_lock(),
+            Take::Until(deadline) => raw.lock_until(deadline),
+        };
+        if !taken {
             for taken in &raws[..i] {
                 taken.unlock();
             }
@@ -189,20 +207,20 @@ fn lock_in_order(raws: &[&RawLock], take: impl Fn(&RawLock) -> bool) -> bool {
 /// });
 /// assert_eq!(*alice.acquire() + *bob.acquire(), 150);
 /// ```
+#[cfg_attr(feature = "diagnostics", track_caller)]
 pub fn acquire_all<'a, S: LockSet<'a>>(locks: S) -> Result<S::Guards, AcquireAllError> {
     let raws = in_global_order(locks.raws())?;
-    for raw in &raws {
-        raw.lock();
-    }
+    lock_in_order(&raws, Take::Block);
     // SAFETY: every lock of the set is now held by this call, once each (no duplicates).
     Ok(unsafe { locks.assume_locked() })
 }
 
 /// Takes every lock of `locks` if all are free right now; otherwise takes none
 /// ([`AcquireAllError::WouldBlock`]).
+#[cfg_attr(feature = "diagnostics", track_caller)]
 pub fn try_acquire_all<'a, S: LockSet<'a>>(locks: S) -> Result<S::Guards, AcquireAllError> {
     let raws = in_global_order(locks.raws())?;
-    if !lock_in_order(&raws, RawLock::try_lock) {
+    if !lock_in_order(&raws, Take::Try) {
         return Err(AcquireAllError::WouldBlock);
     }
     // SAFETY: every lock of the set is now held by this call, once each.
@@ -211,13 +229,14 @@ pub fn try_acquire_all<'a, S: LockSet<'a>>(locks: S) -> Result<S::Guards, Acquir
 
 /// Takes every lock of `locks` in the global order, waiting at most `timeout` in total; on
 /// timeout takes none ([`AcquireAllError::Timeout`]).
+#[cfg_attr(feature = "diagnostics", track_caller)]
 pub fn acquire_all_timeout<'a, S: LockSet<'a>>(
     locks: S,
     timeout: Duration,
 ) -> Result<S::Guards, AcquireAllError> {
     let raws = in_global_order(locks.raws())?;
     let deadline = Deadline::after(timeout);
-    if !lock_in_order(&raws, |r| r.lock_until(deadline)) {
+    if !lock_in_order(&raws, Take::Until(deadline)) {
         return Err(AcquireAllError::Timeout);
     }
     // SAFETY: every lock of the set is now held by this call, once each.

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU8, Ordering};
 use crate::wait::{self, Deadline, ParkResult};
 
@@ -493,6 +494,7 @@ impl DoneFlag {
                 continue;
             }
             let validate = || self.state.load(Ordering::Relaxed) == PARKED;
+            diagnostics::wait_intent(PrimitiveKind::Future, wait::key_of(self), None);
             // SAFETY: the key is this flag's own address; `validate` only loads our atomic,
             // never panics and never calls the wait layer. A timed-out waiter leaves PARKED
             // set, which only costs `set` one unpark call that finds nobody.
