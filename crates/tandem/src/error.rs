@@ -1,6 +1,7 @@
 //! Errors shared by several primitives. Errors that belong to one primitive live beside it
 //! (`BrokenBarrierError` in `sync::barrier`, `OverReleaseError` in `sync::semaphore`, …).
 
+use std::any::Any;
 use std::fmt;
 
 /// A `release()` that Python would refuse with `RuntimeError`.
@@ -32,3 +33,15 @@ impl fmt::Display for ReleaseError {
 }
 
 impl std::error::Error for ReleaseError {}
+
+/// The message of a panic payload: the `&str` or `String` given to `panic!`, or a note that
+/// the payload was something else.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<a panic payload that is not a string>".to_owned()
+    }
+}

@@ -215,17 +215,7 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// The message of a panic payload: the `&str` or `String` given to `panic!`, or a note that
-/// the payload was something else.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<a panic payload that is not a string>".to_owned()
-    }
-}
+pub(crate) use crate::error::panic_message;
 
 /// Drops a panic payload, whose own destructor might panic again (it is user data): that
 /// second panic is swallowed rather than unwinding through a worker.

@@ -29,7 +29,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::any::Any;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -131,21 +130,12 @@ fn native_thread_id() -> Option<u64> {
     None
 }
 
-/// The message of a panic payload: the `&str` or `String` given to `panic!`, or a note that
-/// the payload was something else.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<a panic payload that is not a string>".to_owned()
-    }
-}
+pub(crate) use crate::error::panic_message;
 
 #[cfg(all(test, not(tandem_loom)))]
 mod tests {
     use super::*;
+    use std::any::Any;
 
     #[test]
     fn panic_messages() {
