@@ -604,7 +604,9 @@ fn order_edges(local: &Local, rec: &ThreadRecord, held: usize, then: order::End)
 pub(crate) struct LockWait {
     on: bool,
     site: &'static Location<'static>,
-    first_park: Cell<Option<Instant>>,
+    /// When the slow path began (recording on): a contended acquisition's wait is all the
+    /// time the caller spent in it, spinning included, as the caller experienced it.
+    start: Option<Instant>,
     key: usize,
 }
 
@@ -613,10 +615,11 @@ pub(crate) struct LockWait {
 #[track_caller]
 pub(crate) fn lock_wait_start(diag: &LockDiag, key: usize) -> LockWait {
     let state = state();
+    let on = state & ON != 0;
     let wait = LockWait {
-        on: state & ON != 0,
+        on,
         site: Location::caller(),
-        first_park: Cell::new(None),
+        start: on.then(Instant::now),
         key,
     };
     if wait.on {
@@ -655,9 +658,6 @@ impl LockWait {
         if !self.on {
             return;
         }
-        if self.first_park.get().is_none() {
-            self.first_park.set(Some(Instant::now()));
-        }
         let info = diag.info(key);
         info.note_site(self.site);
         let intent = Intent {
@@ -675,10 +675,7 @@ impl LockWait {
         if !self.on {
             return;
         }
-        let waited = self
-            .first_park
-            .get()
-            .map_or(Duration::ZERO, |t| t.elapsed());
+        let waited = self.start.map_or(Duration::ZERO, |t| t.elapsed());
         diag.info(self.key).record_wait(waited, acquired);
     }
 }
