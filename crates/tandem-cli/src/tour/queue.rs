@@ -127,7 +127,7 @@ fn three_by_three(r: &mut Report) {
         let mut last: HashMap<usize, usize> = HashMap::new();
         items
             .iter()
-            .all(|&(p, i)| last.insert(p, i).map_or(true, |prev| prev < i))
+            .all(|&(p, i)| last.insert(p, i).is_none_or(|prev| prev < i))
     });
     r.check(
         "each consumer saw each producer's items in the order they were put",
