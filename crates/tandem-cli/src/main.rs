@@ -5,6 +5,8 @@
 //! tandem bench [--quick] [--json] [PREFIX...]     run the benchmarks (all by default)
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod tour;
 
