@@ -1,7 +1,7 @@
 //! `executor.*`: tandem's `ThreadPoolExecutor` against rayon (spawn + channel, `par_iter`),
 //! threadpool (+ channel) and CPython's `concurrent.futures.ThreadPoolExecutor`.
 //!
-//! Every pool gets the same number of workers ([`WORKERS`]: the machine's CPU count, rayon's
+//! Every pool gets the same number of workers (`WORKERS`: the machine's CPU count, rayon's
 //! default) and is built and warmed up outside the timed part. The peers return results
 //! through one shared crossbeam channel (their cheapest way back); tandem hands each task
 //! its own [`Task`](tandem::executor::Task), as Python's futures do.

@@ -92,6 +92,9 @@
 //! detector's bookkeeping uses spin locks that never park, so it may run from any hook.
 //! Under `--cfg tandem_loom` every hook is a no-op.
 
+// Without the feature, the detector's items these docs link to do not exist.
+#![cfg_attr(not(feature = "diagnostics"), allow(rustdoc::broken_intra_doc_links))]
+
 /// Which kind of primitive a wait or a hold is on, as reports name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
