@@ -89,8 +89,12 @@ impl RawCondvar {
                 }
                 true
             };
-            // Queued: now the lock can go, and a notifier taking it will find us.
-            let before_sleep = || lock.unlock();
+            // Queued: now the lock can go, and a notifier taking it will find us. Then linger
+            // a moment before sleeping (see `linger`).
+            let before_sleep = || {
+                lock.unlock();
+                linger(lock);
+            };
             let timed_out = |from_key: usize, was_last_thread: bool| {
                 // Requeued onto the lock means notified: we will just take the lock.
                 requeued = from_key != key;
@@ -211,6 +215,35 @@ impl RawCondvar {
         let result = unsafe { wait::unpark_requeue(self.key(), lock_key, validate, callback) };
         result.unparked_threads + result.requeued_threads
     }
+}
+
+/// How many spin hints a waiter lingers for at most before it sleeps: a few microseconds,
+/// about one context switch. Short, because this machine may have only 2 cores.
+#[cfg(not(tandem_loom))]
+const LINGER_SPINS: u32 = 256;
+
+/// Between queueing (and releasing the lock) and sleeping, a waiter watches the lock for a
+/// few microseconds: if another thread takes it and releases it again — the usual shape of
+/// "notify, then wait or unlock" — that release may already have woken us, and then the park
+/// that follows returns without sleeping in the kernel. This changes nothing about who is
+/// woken or in what order; it only delays, by a bounded spin, the moment this thread goes to
+/// sleep. Off under loom (it would only add interleavings).
+#[inline]
+fn linger(lock: &RawLock) {
+    #[cfg(not(tandem_loom))]
+    {
+        let mut seen_locked = false;
+        for _ in 0..LINGER_SPINS {
+            if lock.is_locked() {
+                seen_locked = true;
+            } else if seen_locked {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+    #[cfg(tandem_loom)]
+    let _ = lock;
 }
 
 // The sealed trait's methods mention crate-private types (`RawLock`, `RawCondvar`,
