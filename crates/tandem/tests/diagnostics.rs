@@ -747,3 +747,95 @@ fn holds_taken_by_acquire_all_are_reported_at_the_callers_line() {
     }
     drop(guards);
 }
+
+/// The waiting thread named `thread` waits on a primitive of `kind` named `name`, as the
+/// thread dump reports it.
+fn waits_on_named(thread: &str, kind: PrimitiveKind, name: &str) {
+    let label = format!("{thread:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dump = diagnostics::snapshot();
+        let on = dump
+            .threads
+            .iter()
+            .find(|t| t.label() == label)
+            .and_then(|t| t.waiting.as_ref())
+            .map(|w| (w.on.kind, w.on.name.clone()));
+        if on == Some((kind, Some(name.to_owned()))) {
+            assert!(dump.to_string().contains(name), "{dump}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{thread} never waited on {name}: {on:?}\n{dump}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
+    use tandem::queue::Queue;
+    use tandem::sync::{Barrier, Event, Semaphore};
+    diagnostics::enable();
+
+    let event = Arc::new(Event::new());
+    event.set_name("named.event");
+    assert_eq!(event.name().as_deref(), Some("named.event"));
+    let e = Arc::clone(&event);
+    let t = spawn_named("named-event-waiter", move || e.wait_timeout(LONG));
+    waits_on_named("named-event-waiter", PrimitiveKind::Event, "named.event");
+    event.set();
+    assert!(t.join().unwrap());
+    assert!(event.stats().contended >= 1, "{:?}", event.stats());
+
+    let sem = Arc::new(Semaphore::new(0));
+    sem.set_name("named.semaphore");
+    let s2 = Arc::clone(&sem);
+    let t = spawn_named("named-sem-waiter", move || {
+        s2.acquire_timeout(LONG).map(|p| p.forget()).is_some()
+    });
+    waits_on_named(
+        "named-sem-waiter",
+        PrimitiveKind::Semaphore,
+        "named.semaphore",
+    );
+    sem.release(1);
+    assert!(t.join().unwrap());
+    assert!(sem.stats().contended >= 1, "{:?}", sem.stats());
+
+    let barrier = Arc::new(Barrier::new(2).unwrap());
+    barrier.set_name("named.barrier");
+    let b2 = Arc::clone(&barrier);
+    let t = spawn_named("named-barrier-waiter", move || {
+        b2.wait_timeout(LONG).is_ok()
+    });
+    waits_on_named(
+        "named-barrier-waiter",
+        PrimitiveKind::Barrier,
+        "named.barrier",
+    );
+    barrier.wait().unwrap();
+    assert!(t.join().unwrap());
+
+    let queue: Queue<u32> = Queue::new();
+    queue.set_name("named.queue");
+    let q2 = queue.clone();
+    let t = spawn_named("named-queue-getter", move || q2.get_timeout(LONG).ok());
+    waits_on_named("named-queue-getter", PrimitiveKind::Queue, "named.queue");
+    queue.put(7).unwrap();
+    assert_eq!(t.join().unwrap(), Some(7));
+    assert!(queue.stats().contended >= 1, "{:?}", queue.stats());
+
+    let rlock = Arc::new(RLock::new(()));
+    rlock.set_name("named.rlock");
+    let g = rlock.acquire();
+    let r2 = Arc::clone(&rlock);
+    let t = spawn_named("named-rlock-waiter", move || {
+        r2.acquire_timeout(LONG).is_some()
+    });
+    waits_on_named("named-rlock-waiter", PrimitiveKind::RLock, "named.rlock");
+    drop(g);
+    assert!(t.join().unwrap());
+    assert!(rlock.stats().contended >= 1, "{:?}", rlock.stats());
+}

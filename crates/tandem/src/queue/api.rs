@@ -11,6 +11,28 @@
 macro_rules! common_api {
     ($Q:ident, [$($bound:tt)*]) => {
         impl<T $($bound)*> $Q<T> {
+            /// Names the queue in diagnostics reports (thread dumps show threads waiting on
+            /// it by this name; its wait statistics are counted); this call's line becomes
+            /// its creation site. Does nothing without the `diagnostics` feature.
+            #[cfg_attr(feature = "diagnostics", track_caller)]
+            pub fn set_name(&self, name: impl Into<String>) {
+                self.core.set_name(name.into());
+            }
+
+            /// The queue's diagnostics name, if it was given one; always `None` without the
+            /// `diagnostics` feature.
+            pub fn name(&self) -> Option<String> {
+                self.core.name()
+            }
+
+            /// Statistics of the waits on this queue (puts, gets and joins that had to
+            /// wait, time-outs, total and longest wait), counted while diagnostics recording
+            /// is on.
+            #[cfg(feature = "diagnostics")]
+            pub fn stats(&self) -> crate::diagnostics::Stats {
+                self.core.stats()
+            }
+
             /// Puts `item`, waiting while the queue is full. Python: `q.put(item)`.
             ///
             /// # Errors

@@ -228,11 +228,31 @@ pub(crate) struct Core<P> {
     parked_getters: AtomicUsize,
     /// Putters in the wait queue right now (a subset of `putters`).
     parked_putters: AtomicUsize,
+    /// Diagnostics: name and wait statistics (zero-sized without the feature).
+    tag: diagnostics::Tag,
 }
 
 type Guard<'a, P> = LockGuard<'a, Inner<P>>;
 
 impl<P: Policy> Core<P> {
+    /// Names the queue in diagnostics reports (nothing without the feature).
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub(crate) fn set_name(&self, name: String) {
+        self.tag
+            .set_name(PrimitiveKind::Queue, wait::key_of(self), name);
+    }
+
+    /// The queue's diagnostics name (always `None` without the feature).
+    pub(crate) fn name(&self) -> Option<String> {
+        self.tag.name()
+    }
+
+    /// Statistics of the waits on this queue (puts, gets and joins that had to wait).
+    #[cfg(feature = "diagnostics")]
+    pub(crate) fn stats(&self) -> crate::diagnostics::Stats {
+        self.tag.stats()
+    }
+
     /// A queue over `policy` holding at most `maxsize` items (`usize::MAX`: unbounded).
     pub(crate) fn new(policy: P, maxsize: usize) -> Self {
         debug_assert!(maxsize > 0);
@@ -253,6 +273,7 @@ impl<P: Policy> Core<P> {
             maxsize,
             parked_getters: AtomicUsize::new(0),
             parked_putters: AtomicUsize::new(0),
+            tag: diagnostics::Tag::new(),
         }
     }
 
@@ -623,7 +644,7 @@ impl<P: Policy> Core<P> {
                 self.joiners.store(true, Ordering::Relaxed);
             }
             let validate = || self.unfinished.load(Ordering::Relaxed) != 0;
-            diagnostics::wait_intent(PrimitiveKind::Queue, key, None);
+            diagnostics::wait_intent(PrimitiveKind::Queue, key, Some(&self.tag));
             // SAFETY: the key is the address of a field of this queue, so only this queue's
             // joiners park on it; `validate` only reads an atomic, never panics and never
             // calls back into the wait layer; the other callbacks do nothing.
@@ -713,7 +734,7 @@ impl<P: Policy> Core<P> {
             count.fetch_sub(1, Ordering::Relaxed);
             parked.fetch_sub(1, Ordering::Relaxed);
         };
-        diagnostics::wait_intent(PrimitiveKind::Queue, wait::key_of(count), None);
+        diagnostics::wait_intent(PrimitiveKind::Queue, wait::key_of(count), Some(&self.tag));
         // SAFETY: the key is the address of a field of this queue, so only this queue's
         // waiters park on it; `validate` and `timed_out` only touch atomics, never panic and
         // never call back into the wait layer.

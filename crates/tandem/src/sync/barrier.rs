@@ -194,9 +194,32 @@ pub struct Barrier {
     parties: usize,
     timeout: Option<Duration>,
     action: Option<Box<dyn Fn() + Send + Sync>>,
+    /// Diagnostics: name and wait statistics (zero-sized without the feature).
+    tag: diagnostics::Tag,
 }
 
 impl Barrier {
+    /// Names the barrier in diagnostics reports (thread dumps of the threads waiting on it,
+    /// statistics); this call's line becomes its creation site. Does nothing without the
+    /// `diagnostics` feature.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.tag_set_name(crate::diagnostics::PrimitiveKind::Barrier, name.into());
+    }
+
+    /// The barrier's diagnostics name, if it was given one; always `None` without the
+    /// `diagnostics` feature.
+    pub fn name(&self) -> Option<String> {
+        self.tag_name()
+    }
+
+    /// Statistics of the waits on this barrier (waits, time-outs, total and longest wait),
+    /// counted while diagnostics recording is on.
+    #[cfg(feature = "diagnostics")]
+    pub fn stats(&self) -> crate::diagnostics::Stats {
+        self.tag_stats()
+    }
+
     /// A barrier for `parties` threads, without an action or a default timeout.
     /// Python: `threading.Barrier(parties)`.
     ///
@@ -331,6 +354,20 @@ impl Barrier {
         wait::key_of(self)
     }
 
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    fn tag_set_name(&self, kind: crate::diagnostics::PrimitiveKind, name: String) {
+        self.tag.set_name(kind, self.key(), name);
+    }
+
+    fn tag_name(&self) -> Option<String> {
+        self.tag.name()
+    }
+
+    #[cfg(feature = "diagnostics")]
+    fn tag_stats(&self) -> crate::diagnostics::Stats {
+        self.tag.stats()
+    }
+
     fn wait_deadline(&self, deadline: Deadline) -> Result<usize, BrokenBarrierError> {
         // Spinners of the previous generation are still reading its fate: they are running
         // and about to leave. Give them a moment, so that we may spin too rather than park.
@@ -353,7 +390,7 @@ impl Barrier {
                 matches!(s, Step::Waiting { .. } | Step::AwaitRelease)
             };
             let timed_out = |_, _| step.set(self.timed_out(step.get()));
-            diagnostics::wait_intent(PrimitiveKind::Barrier, self.key(), None);
+            diagnostics::wait_intent(PrimitiveKind::Barrier, self.key(), Some(&self.tag));
             // SAFETY: the key is this barrier's address; `validate` and `timed_out` only
             // touch its atomics and a local `Cell`, never panic and never call the wait layer.
             let result = unsafe {
@@ -475,7 +512,7 @@ impl Barrier {
             matches!(s, Step::Waiting { .. })
         };
         let timed_out = |_, _| step.set(self.timed_out(step.get()));
-        diagnostics::wait_intent(PrimitiveKind::Barrier, self.key(), None);
+        diagnostics::wait_intent(PrimitiveKind::Barrier, self.key(), Some(&self.tag));
         // SAFETY: the key is this barrier's address; `validate` and `timed_out` only touch
         // its atomics and a local `Cell`, never panic and never call the wait layer.
         let result = unsafe {
@@ -717,6 +754,7 @@ impl BarrierBuilder {
             parties: self.parties,
             timeout: self.timeout,
             action: self.action,
+            tag: diagnostics::Tag::new(),
         })
     }
 }

@@ -93,14 +93,38 @@ fn started_before(waiter: usize, set: usize) -> bool {
 /// of that `set` (woken by it, or seeing the flag it raised).
 pub struct Event {
     state: AtomicUsize,
+    /// Diagnostics: name and wait statistics (zero-sized without the feature).
+    tag: diagnostics::Tag,
 }
 
 impl Event {
+    /// Names the event in diagnostics reports (thread dumps of the threads waiting on it,
+    /// statistics); this call's line becomes its creation site. Does nothing without the
+    /// `diagnostics` feature.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.tag_set_name(crate::diagnostics::PrimitiveKind::Event, name.into());
+    }
+
+    /// The event's diagnostics name, if it was given one; always `None` without the
+    /// `diagnostics` feature.
+    pub fn name(&self) -> Option<String> {
+        self.tag_name()
+    }
+
+    /// Statistics of the waits on this event (waits, time-outs, total and longest wait),
+    /// counted while diagnostics recording is on.
+    #[cfg(feature = "diagnostics")]
+    pub fn stats(&self) -> crate::diagnostics::Stats {
+        self.tag_stats()
+    }
+
     /// A new event, not set. Python: `threading.Event()`.
     #[cfg(not(tandem_loom))]
     pub const fn new() -> Self {
         Event {
             state: AtomicUsize::new(0),
+            tag: diagnostics::Tag::new(),
         }
     }
 
@@ -109,6 +133,7 @@ impl Event {
     pub fn new() -> Self {
         Event {
             state: AtomicUsize::new(0),
+            tag: diagnostics::Tag::new(),
         }
     }
 
@@ -207,6 +232,20 @@ impl Event {
         wait::key_of(self)
     }
 
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    fn tag_set_name(&self, kind: crate::diagnostics::PrimitiveKind, name: String) {
+        self.tag.set_name(kind, self.key(), name);
+    }
+
+    fn tag_name(&self) -> Option<String> {
+        self.tag.name()
+    }
+
+    #[cfg(feature = "diagnostics")]
+    fn tag_stats(&self) -> crate::diagnostics::Stats {
+        self.tag.stats()
+    }
+
     #[cold]
     #[inline(never)]
     #[cfg_attr(feature = "diagnostics", track_caller)]
@@ -243,7 +282,7 @@ impl Event {
                     self.state.fetch_and(!PARKED, Ordering::Relaxed);
                 }
             };
-            diagnostics::wait_intent(PrimitiveKind::Event, self.key(), None);
+            diagnostics::wait_intent(PrimitiveKind::Event, self.key(), Some(&self.tag));
             // SAFETY: the key is this event's own address; `validate` and `timed_out` only
             // touch this event's atomic word, never panic and never call the wait layer.
             let result = unsafe {
@@ -314,6 +353,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    #[cfg(not(feature = "diagnostics"))] // with it, the event also carries its name tag
     fn size_is_one_word() {
         assert!(std::mem::size_of::<Event>() <= 8);
         assert_eq!(std::mem::size_of::<Event>(), std::mem::size_of::<usize>());

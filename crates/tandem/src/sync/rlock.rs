@@ -210,6 +210,27 @@ impl<T: ?Sized> RLock<T> {
         self.raw.is_locked()
     }
 
+    /// Names the lock in diagnostics reports (deadlocks, lock-order inversions, thread dumps,
+    /// statistics); this call's line becomes its creation site if it had none. Does nothing
+    /// without the `diagnostics` feature.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.raw.set_name(name.into());
+    }
+
+    /// The lock's diagnostics name, if it was given one; always `None` without the
+    /// `diagnostics` feature.
+    pub fn name(&self) -> Option<String> {
+        self.raw.name()
+    }
+
+    /// The lock's contention statistics (first acquisitions, contended ones, time-outs, total
+    /// and longest wait), counted while diagnostics recording is on.
+    #[cfg(feature = "diagnostics")]
+    pub fn stats(&self) -> crate::diagnostics::Stats {
+        self.raw.stats()
+    }
+
     /// Whether the calling thread holds the lock. Python: `rlock._is_owned()`.
     #[inline]
     pub fn is_owned(&self) -> bool {

@@ -71,6 +71,8 @@ fn add(permits: usize, n: usize, limit: usize, overflow: Overflow) -> Option<usi
 /// The engine under [`Semaphore`] and [`BoundedSemaphore`]; see the module docs.
 pub(crate) struct RawSemaphore {
     state: AtomicUsize,
+    /// Diagnostics: name and wait statistics (zero-sized without the feature).
+    tag: diagnostics::Tag,
 }
 
 impl RawSemaphore {
@@ -82,6 +84,7 @@ impl RawSemaphore {
         );
         RawSemaphore {
             state: AtomicUsize::new(permits << SHIFT),
+            tag: diagnostics::Tag::new(),
         }
     }
 
@@ -93,6 +96,7 @@ impl RawSemaphore {
         );
         RawSemaphore {
             state: AtomicUsize::new(permits << SHIFT),
+            tag: diagnostics::Tag::new(),
         }
     }
 
@@ -109,6 +113,20 @@ impl RawSemaphore {
     #[inline]
     fn key(&self) -> usize {
         wait::key_of(self)
+    }
+
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    fn tag_set_name(&self, kind: crate::diagnostics::PrimitiveKind, name: String) {
+        self.tag.set_name(kind, self.key(), name);
+    }
+
+    fn tag_name(&self) -> Option<String> {
+        self.tag.name()
+    }
+
+    #[cfg(feature = "diagnostics")]
+    fn tag_stats(&self) -> crate::diagnostics::Stats {
+        self.tag.stats()
     }
 
     /// How many threads are queued: a census of the wait queue, waking nobody.
@@ -242,7 +260,7 @@ impl RawSemaphore {
                     redistribute.set(true);
                 }
             };
-            diagnostics::wait_intent(PrimitiveKind::Semaphore, self.key(), None);
+            diagnostics::wait_intent(PrimitiveKind::Semaphore, self.key(), Some(&self.tag));
             // SAFETY: the key is this semaphore's own address; `validate` and `timed_out`
             // only touch this semaphore's atomic word and two local cells, never panic and
             // never call the wait layer.
@@ -541,6 +559,28 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
+    /// Names the semaphore in diagnostics reports (thread dumps of the threads waiting on it,
+    /// statistics); this call's line becomes its creation site. Does nothing without the
+    /// `diagnostics` feature.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.raw
+            .tag_set_name(crate::diagnostics::PrimitiveKind::Semaphore, name.into());
+    }
+
+    /// The semaphore's diagnostics name, if it was given one; always `None` without the
+    /// `diagnostics` feature.
+    pub fn name(&self) -> Option<String> {
+        self.raw.tag_name()
+    }
+
+    /// Statistics of the waits on this semaphore (waits, time-outs, total and longest wait),
+    /// counted while diagnostics recording is on.
+    #[cfg(feature = "diagnostics")]
+    pub fn stats(&self) -> crate::diagnostics::Stats {
+        self.raw.tag_stats()
+    }
+
     /// The most permits a semaphore can hold (`usize::MAX / 2`).
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
@@ -791,6 +831,28 @@ pub struct BoundedSemaphore {
 }
 
 impl BoundedSemaphore {
+    /// Names the semaphore in diagnostics reports (thread dumps of the threads waiting on it,
+    /// statistics); this call's line becomes its creation site. Does nothing without the
+    /// `diagnostics` feature.
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.raw
+            .tag_set_name(crate::diagnostics::PrimitiveKind::Semaphore, name.into());
+    }
+
+    /// The semaphore's diagnostics name, if it was given one; always `None` without the
+    /// `diagnostics` feature.
+    pub fn name(&self) -> Option<String> {
+        self.raw.tag_name()
+    }
+
+    /// Statistics of the waits on this semaphore (waits, time-outs, total and longest wait),
+    /// counted while diagnostics recording is on.
+    #[cfg(feature = "diagnostics")]
+    pub fn stats(&self) -> crate::diagnostics::Stats {
+        self.raw.tag_stats()
+    }
+
     /// A bounded semaphore with `value` free permits, which is also its bound (0 allowed).
     /// Python: `threading.BoundedSemaphore(value)`.
     ///
@@ -1002,6 +1064,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(feature = "diagnostics"))] // with it, the semaphore also carries its name tag
     fn sizes() {
         assert_eq!(std::mem::size_of::<Semaphore>(), 8);
         assert!(std::mem::size_of::<BoundedSemaphore>() <= 16);
