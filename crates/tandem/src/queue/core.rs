@@ -350,6 +350,14 @@ impl<P: Policy> Core<P> {
             .store(len + inner.promised_slots, Ordering::Relaxed);
     }
 
+    /// [`publish`](Self::publish) if `stale` (under the lock).
+    #[inline]
+    fn publish_if(&self, stale: bool, inner: &Inner<P>) {
+        if stale {
+            self.publish(inner);
+        }
+    }
+
     /// Free slots a put may use now (under the lock).
     #[inline]
     fn room(&self, inner: &Inner<P>) -> usize {
@@ -377,12 +385,16 @@ impl<P: Policy> Core<P> {
         let mut promised = false;
         loop {
             let mut inner = self.inner.acquire();
-            if promised {
-                // The slot reserved for us is ours to use (or to give back on shutdown).
+            // The slot reserved for us is ours to use (or to give back on shutdown). The
+            // lock-free views are published once, with the item: publishing the claim alone
+            // would show the queue one slot emptier for a moment (`is_full` false on a full
+            // queue).
+            let claimed = std::mem::take(&mut promised);
+            if claimed {
                 inner.promised_slots -= 1;
-                self.publish(&inner);
             }
             if self.shut.load(Ordering::Relaxed) {
+                self.publish_if(claimed, &inner);
                 return Err(PutFail::ShutDown(item));
             }
             if self.room(&inner) > 0 {
@@ -390,6 +402,7 @@ impl<P: Policy> Core<P> {
                 self.after_put(inner, 1);
                 return Ok(());
             }
+            self.publish_if(claimed, &inner);
             let deadline = match wait {
                 Wait::No => return Err(PutFail::Full(item)),
                 Wait::Until(deadline) => deadline,
@@ -409,15 +422,17 @@ impl<P: Policy> Core<P> {
         let mut promised = false;
         while !items.is_empty() {
             let mut inner = self.inner.acquire();
-            if promised {
-                promised = false;
+            // As in `put_slow`: the claim is published with the items it makes room for.
+            let claimed = std::mem::take(&mut promised);
+            if claimed {
                 inner.promised_slots -= 1;
-                self.publish(&inner);
             }
             if self.shut.load(Ordering::Relaxed) {
+                self.publish_if(claimed, &inner);
                 return Err(items);
             }
             let room = self.room(&inner);
+            self.publish_if(claimed && room == 0, &inner);
             if room > 0 {
                 let n = room.min(items.len());
                 inner.buf.push_from(&mut items, n);
