@@ -204,20 +204,24 @@ impl Barrier {
     /// `diagnostics` feature.
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn set_name(&self, name: impl Into<String>) {
-        self.tag_set_name(crate::diagnostics::PrimitiveKind::Barrier, name.into());
+        self.tag.set_name(
+            crate::diagnostics::PrimitiveKind::Barrier,
+            self.key(),
+            name.into(),
+        );
     }
 
     /// The barrier's diagnostics name, if it was given one; always `None` without the
     /// `diagnostics` feature.
     pub fn name(&self) -> Option<String> {
-        self.tag_name()
+        self.tag.name()
     }
 
     /// Statistics of the waits on this barrier (waits, time-outs, total and longest wait),
     /// counted while diagnostics recording is on.
     #[cfg(feature = "diagnostics")]
     pub fn stats(&self) -> crate::diagnostics::Stats {
-        self.tag_stats()
+        self.tag.stats()
     }
 
     /// A barrier for `parties` threads, without an action or a default timeout.
@@ -352,20 +356,6 @@ impl Barrier {
     #[inline]
     fn key(&self) -> usize {
         wait::key_of(self)
-    }
-
-    #[cfg_attr(feature = "diagnostics", track_caller)]
-    fn tag_set_name(&self, kind: crate::diagnostics::PrimitiveKind, name: String) {
-        self.tag.set_name(kind, self.key(), name);
-    }
-
-    fn tag_name(&self) -> Option<String> {
-        self.tag.name()
-    }
-
-    #[cfg(feature = "diagnostics")]
-    fn tag_stats(&self) -> crate::diagnostics::Stats {
-        self.tag.stats()
     }
 
     fn wait_deadline(&self, deadline: Deadline) -> Result<usize, BrokenBarrierError> {

@@ -563,33 +563,18 @@ impl<T, L> Condition<T, L> {
     }
 }
 
-impl<T> Condition<T, Lock<T>> {
+impl<T, L: ConditionLock<Data = T>> Condition<T, L> {
     /// Names the condition's lock in diagnostics reports (see [`Lock::set_name`]).
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn set_name(&self, name: impl Into<String>) {
-        self.lock.set_name(name);
+        self.lock.raw_lock().set_name(name.into());
     }
 
     /// The diagnostics name of the condition's lock; always `None` without the feature.
     pub fn name(&self) -> Option<String> {
-        self.lock.name()
-    }
-}
-
-impl<T> Condition<T, RLock<T>> {
-    /// Names the condition's lock in diagnostics reports (see [`RLock::set_name`]).
-    #[cfg_attr(feature = "diagnostics", track_caller)]
-    pub fn set_name(&self, name: impl Into<String>) {
-        self.lock.set_name(name);
+        self.lock.raw_lock().name()
     }
 
-    /// The diagnostics name of the condition's lock; always `None` without the feature.
-    pub fn name(&self) -> Option<String> {
-        self.lock.name()
-    }
-}
-
-impl<T, L: ConditionLock<Data = T>> Condition<T, L> {
     /// Blocks until the lock is held; the guard waits and notifies, and releases the lock
     /// when dropped. Python: `cond.acquire()` / `with cond:`.
     #[inline]

@@ -103,20 +103,24 @@ impl Event {
     /// `diagnostics` feature.
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn set_name(&self, name: impl Into<String>) {
-        self.tag_set_name(crate::diagnostics::PrimitiveKind::Event, name.into());
+        self.tag.set_name(
+            crate::diagnostics::PrimitiveKind::Event,
+            self.key(),
+            name.into(),
+        );
     }
 
     /// The event's diagnostics name, if it was given one; always `None` without the
     /// `diagnostics` feature.
     pub fn name(&self) -> Option<String> {
-        self.tag_name()
+        self.tag.name()
     }
 
     /// Statistics of the waits on this event (waits, time-outs, total and longest wait),
     /// counted while diagnostics recording is on.
     #[cfg(feature = "diagnostics")]
     pub fn stats(&self) -> crate::diagnostics::Stats {
-        self.tag_stats()
+        self.tag.stats()
     }
 
     /// A new event, not set. Python: `threading.Event()`.
@@ -230,20 +234,6 @@ impl Event {
     #[inline]
     fn key(&self) -> usize {
         wait::key_of(self)
-    }
-
-    #[cfg_attr(feature = "diagnostics", track_caller)]
-    fn tag_set_name(&self, kind: crate::diagnostics::PrimitiveKind, name: String) {
-        self.tag.set_name(kind, self.key(), name);
-    }
-
-    fn tag_name(&self) -> Option<String> {
-        self.tag.name()
-    }
-
-    #[cfg(feature = "diagnostics")]
-    fn tag_stats(&self) -> crate::diagnostics::Stats {
-        self.tag.stats()
     }
 
     #[cold]

@@ -115,20 +115,6 @@ impl RawSemaphore {
         wait::key_of(self)
     }
 
-    #[cfg_attr(feature = "diagnostics", track_caller)]
-    fn tag_set_name(&self, kind: crate::diagnostics::PrimitiveKind, name: String) {
-        self.tag.set_name(kind, self.key(), name);
-    }
-
-    fn tag_name(&self) -> Option<String> {
-        self.tag.name()
-    }
-
-    #[cfg(feature = "diagnostics")]
-    fn tag_stats(&self) -> crate::diagnostics::Stats {
-        self.tag.stats()
-    }
-
     /// How many threads are queued: a census of the wait queue, waking nobody.
     fn n_waiting(&self) -> usize {
         let mut count = 0;
@@ -564,21 +550,24 @@ impl Semaphore {
     /// `diagnostics` feature.
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn set_name(&self, name: impl Into<String>) {
-        self.raw
-            .tag_set_name(crate::diagnostics::PrimitiveKind::Semaphore, name.into());
+        self.raw.tag.set_name(
+            crate::diagnostics::PrimitiveKind::Semaphore,
+            self.raw.key(),
+            name.into(),
+        );
     }
 
     /// The semaphore's diagnostics name, if it was given one; always `None` without the
     /// `diagnostics` feature.
     pub fn name(&self) -> Option<String> {
-        self.raw.tag_name()
+        self.raw.tag.name()
     }
 
     /// Statistics of the waits on this semaphore (waits, time-outs, total and longest wait),
     /// counted while diagnostics recording is on.
     #[cfg(feature = "diagnostics")]
     pub fn stats(&self) -> crate::diagnostics::Stats {
-        self.raw.tag_stats()
+        self.raw.tag.stats()
     }
 
     /// The most permits a semaphore can hold (`usize::MAX / 2`).
@@ -836,21 +825,24 @@ impl BoundedSemaphore {
     /// `diagnostics` feature.
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn set_name(&self, name: impl Into<String>) {
-        self.raw
-            .tag_set_name(crate::diagnostics::PrimitiveKind::Semaphore, name.into());
+        self.raw.tag.set_name(
+            crate::diagnostics::PrimitiveKind::Semaphore,
+            self.raw.key(),
+            name.into(),
+        );
     }
 
     /// The semaphore's diagnostics name, if it was given one; always `None` without the
     /// `diagnostics` feature.
     pub fn name(&self) -> Option<String> {
-        self.raw.tag_name()
+        self.raw.tag.name()
     }
 
     /// Statistics of the waits on this semaphore (waits, time-outs, total and longest wait),
     /// counted while diagnostics recording is on.
     #[cfg(feature = "diagnostics")]
     pub fn stats(&self) -> crate::diagnostics::Stats {
-        self.raw.tag_stats()
+        self.raw.tag.stats()
     }
 
     /// A bounded semaphore with `value` free permits, which is also its bound (0 allowed).
