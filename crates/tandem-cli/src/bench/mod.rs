@@ -28,8 +28,9 @@
 //! - A native runner gets an iteration count `iters` and returns the wall time of exactly
 //!   `iters` operations (set-up such as spawning threads may be outside or inside the timed
 //!   part; [`time`] measures a closure). The harness calibrates `iters` so one run lasts about
-//!   [`Settings::target`], then repeats: the figure is the median ns per operation over the
-//!   runs, with min and max.
+//!   [`Settings::target`], then repeats, the native impls' runs interleaved round-robin (see
+//!   [`run_natives`]): the figure is the median ns per operation over the runs, with min and
+//!   max.
 //! - A CPython runner is two snippets of Python: `setup` runs once, `body` runs `n`
 //!   operations with `n` already defined (indent nothing: the harness indents it into a
 //!   function). It runs under `python3` when it is on the PATH, with the same calibration.
@@ -250,22 +251,41 @@ fn figures(bench: &'static str, implementation: &'static str, mut per_op: Vec<f6
     }
 }
 
-fn run_native(bench: &'static str, name: &'static str, f: &NativeFn, s: Settings) -> Figures {
-    // Calibrate: double the iterations until one run takes a tenth of the target.
+/// Calibrates `f`: doubles the iterations until one run takes a tenth of the target, then
+/// scales them so one run lasts about the target.
+fn calibrate(f: &NativeFn, s: Settings) -> u64 {
     let mut iters = 1u64;
     loop {
         let took = f(iters);
         if took >= s.target / 10 || iters >= 1 << 40 {
             let per_iter = took.as_secs_f64() / iters as f64;
-            iters = ((s.target.as_secs_f64() / per_iter.max(1e-12)) as u64).max(1);
-            break;
+            return ((s.target.as_secs_f64() / per_iter.max(1e-12)) as u64).max(1);
         }
         iters *= 2;
     }
-    let per_op = (0..s.runs)
-        .map(|_| f(iters).as_nanos() as f64 / iters as f64)
-        .collect();
-    figures(bench, name, per_op)
+}
+
+/// Runs every native impl of a benchmark `s.runs` times, interleaved: run 1 of each impl,
+/// then run 2 of each, and so on. A shift in the machine's load during the benchmark (this
+/// is a shared 2-core VM) then lands on every impl alike instead of on whichever ran last,
+/// so the ratios compare like with like.
+fn run_natives(
+    bench: &'static str,
+    natives: &[(&'static str, &NativeFn)],
+    s: Settings,
+) -> Vec<Figures> {
+    let iters: Vec<u64> = natives.iter().map(|(_, f)| calibrate(f, s)).collect();
+    let mut per_op = vec![Vec::with_capacity(s.runs); natives.len()];
+    for _ in 0..s.runs {
+        for (i, (_, f)) in natives.iter().enumerate() {
+            per_op[i].push(f(iters[i]).as_nanos() as f64 / iters[i] as f64);
+        }
+    }
+    natives
+        .iter()
+        .zip(per_op)
+        .map(|((name, _), runs)| figures(bench, name, runs))
+        .collect()
 }
 
 /// The Python side of the harness: calibrates like `run_native` and prints ns per op.
@@ -411,11 +431,20 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
         }
     }
     for bench in &benches {
+        let natives: Vec<(&'static str, &NativeFn)> = bench
+            .impls
+            .iter()
+            .filter_map(|imp| match &imp.runner {
+                Runner::Native(f) => Some((imp.name, f)),
+                Runner::CPython { .. } => None,
+            })
+            .collect();
+        let mut measured = run_natives(bench.name, &natives, settings).into_iter();
         let mut outcomes = Vec::new();
         for imp in &bench.impls {
             let outcome = match &imp.runner {
-                Runner::Native(f) => {
-                    Outcome::Measured(run_native(bench.name, imp.name, f, settings))
+                Runner::Native(_) => {
+                    Outcome::Measured(measured.next().expect("one figure per native impl"))
                 }
                 Runner::CPython { .. } if !python => {
                     Outcome::Skipped("python3 not on the PATH".into())
