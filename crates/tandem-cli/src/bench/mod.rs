@@ -66,8 +66,11 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     quick: bool,
     /// Print one JSON object per line (benchmark × implementation) instead of tables.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     json: bool,
+    /// Print Markdown tables (the format of BENCHMARKS.md) instead of text tables.
+    #[arg(long)]
+    markdown: bool,
     /// List the benchmarks and exit.
     #[arg(long)]
     list: bool,
@@ -345,16 +348,46 @@ fn run_cpython(
     Ok(figures(bench, "cpython", per_op))
 }
 
+/// tandem's median among `outcomes`, if it was measured.
+fn tandem_median(outcomes: &[(&'static str, Outcome)]) -> Option<f64> {
+    outcomes.iter().find_map(|(name, o)| match o {
+        Outcome::Measured(f) if *name == "tandem" => Some(f.ns_per_op),
+        _ => None,
+    })
+}
+
+/// One benchmark's figures as a Markdown table, as BENCHMARKS.md records them.
+fn print_markdown(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
+    println!("\n### `{}` — {}\n", bench.name, bench.about);
+    println!("| impl | ns/op (median) | min–max | tandem ÷ impl |");
+    println!("| --- | ---: | ---: | ---: |");
+    let tandem = tandem_median(outcomes);
+    for (name, outcome) in outcomes {
+        match outcome {
+            Outcome::Measured(f) => {
+                let ratio = match tandem {
+                    Some(t) if *name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
+                    _ => String::new(),
+                };
+                println!(
+                    "| {name} | {} | {}–{} | {ratio} |",
+                    fmt_ns(f.ns_per_op),
+                    fmt_ns(f.min),
+                    fmt_ns(f.max)
+                );
+            }
+            Outcome::Skipped(why) => println!("| {name} | not measured: {why} | | |"),
+        }
+    }
+}
+
 fn print_table(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
     println!("\n{} — {}", bench.name, bench.about);
     println!(
         "  {:<12} {:>12} {:>22} {:>16}",
         "impl", "ns/op", "min–max", "tandem ÷ impl"
     );
-    let tandem = outcomes.iter().find_map(|(name, o)| match o {
-        Outcome::Measured(f) if *name == "tandem" => Some(f.ns_per_op),
-        _ => None,
-    });
+    let tandem = tandem_median(outcomes);
     for (name, outcome) in outcomes {
         match outcome {
             Outcome::Measured(f) => {
@@ -463,16 +496,66 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
             }
             outcomes.push((imp.name, outcome));
         }
-        if !args.json {
+        if args.markdown {
+            print_markdown(bench, &outcomes);
+        } else if !args.json {
             print_table(bench, &outcomes);
-            let _ = std::io::stdout().flush();
         }
+        let _ = std::io::stdout().flush();
     }
-    if !args.json && args.prefixes.is_empty() {
+    if args.markdown && args.prefixes.is_empty() {
+        println!("\n### `size_of`\n\n| type | bytes |\n| --- | ---: |");
+        for (name, size) in all_sizes() {
+            println!("| {name} | {size} |");
+        }
+    } else if !args.json && args.prefixes.is_empty() {
         println!("\nsize_of:");
         for (name, size) in all_sizes() {
             println!("  {name:<28} {size:>4} bytes");
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+        let f = figures("b", "i", vec![5.0, 1.0, 3.0]);
+        assert_eq!((f.ns_per_op, f.min, f.max, f.runs), (3.0, 1.0, 5.0, 3));
+    }
+
+    #[test]
+    fn runs_are_interleaved_after_calibration() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let imp = |name: &'static str| -> NativeFn {
+            let log = Arc::clone(&log);
+            Box::new(move |iters| {
+                log.lock().unwrap().push((name, iters));
+                // One iteration "takes" 1 ms, so calibration stops at once.
+                Duration::from_millis(iters)
+            })
+        };
+        let (a, b) = (imp("a"), imp("b"));
+        let settings = Settings {
+            target: Duration::from_millis(10),
+            runs: 3,
+        };
+        let figs = run_natives("x", &[("a", &a), ("b", &b)], settings);
+        assert_eq!(figs.len(), 2);
+        assert!(figs.iter().all(|f| f.runs == 3 && f.ns_per_op == 1e6));
+        let timed: Vec<&str> = log.lock().unwrap()[2..].iter().map(|(n, _)| *n).collect();
+        assert_eq!(timed, ["a", "b", "a", "b", "a", "b"], "round-robin runs");
+        assert!(
+            log.lock().unwrap()[2..]
+                .iter()
+                .all(|&(_, iters)| iters == 10),
+            "each run lasts about the target"
+        );
+    }
 }

@@ -1,0 +1,131 @@
+//! The `tandem` program from the outside: its commands, arguments, exit codes and output
+//! formats (the JSON line format is a documented interface).
+
+use std::process::{Command, Output};
+
+fn tandem(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .output()
+        .expect("the tandem binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+fn python_available() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn tour_list_names_every_scenario_with_its_seeds() {
+    let out = tandem(&["tour", "--list"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for name in [
+        "lock-race",
+        "singleton",
+        "semaphore-pool",
+        "barrier",
+        "queue-3p3c",
+        "pool-io",
+        "pool-cpu",
+        "bank-transfer",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("`tour --list` does not list {name}:\n{text}"));
+        assert!(line.contains("seeds:"), "{name} does not cite its seeds");
+    }
+}
+
+#[test]
+fn a_tour_scenario_checks_its_own_outcome() {
+    let out = tandem(&["tour", "lock-race"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("expected"), "no self-check printed:\n{text}");
+}
+
+#[test]
+fn an_unknown_scenario_fails_and_says_how_to_list_them() {
+    let out = tandem(&["tour", "no-such-scenario"]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        all.contains("no-such-scenario") && all.contains("--list"),
+        "{all}"
+    );
+}
+
+#[test]
+fn bench_json_prints_one_object_per_benchmark_and_impl() {
+    let out = tandem(&["bench", "lock.uncontended", "--quick", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let mut impls = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        assert_eq!(v["bench"], "lock.uncontended");
+        let ns = v["ns_per_op"].as_f64().expect("ns_per_op is a number");
+        let (min, max) = (v["min"].as_f64().unwrap(), v["max"].as_f64().unwrap());
+        assert!(
+            0.0 < min && min <= ns && ns <= max,
+            "min ≤ median ≤ max: {line}"
+        );
+        assert_eq!(v["runs"], 3, "--quick runs three times");
+        impls.push(v["impl"].as_str().unwrap().to_owned());
+    }
+    let mut expected = vec!["tandem", "std", "parking_lot"];
+    if python_available() {
+        expected.push("cpython");
+    }
+    assert_eq!(impls, expected);
+}
+
+#[test]
+fn bench_markdown_prints_the_benchmarks_md_table() {
+    let out = tandem(&["bench", "rlock", "--quick", "--markdown"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("### `rlock.reentrant` — "), "{text}");
+    assert!(text.contains("| impl | ns/op (median) | min–max | tandem ÷ impl |"));
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| parking_lot |"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(
+        rows[0].trim_end().ends_with("× |"),
+        "a ratio to tandem: {}",
+        rows[0]
+    );
+}
+
+#[test]
+fn bench_list_and_bad_prefixes() {
+    let out = tandem(&["bench", "--list"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for name in [
+        "lock.contended",
+        "queue.mpmc.unbounded",
+        "executor.submit_result",
+    ] {
+        assert!(text.contains(name), "`bench --list` lacks {name}");
+    }
+    let out = tandem(&["bench", "no.such.bench"]);
+    assert!(!out.status.success(), "an unmatched prefix is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--list"));
+    let out = tandem(&["bench", "--json", "--markdown"]);
+    assert!(
+        !out.status.success(),
+        "two output formats at once are refused"
+    );
+}
