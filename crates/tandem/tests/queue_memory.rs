@@ -109,6 +109,44 @@ fn memory_targets() {
         drop(q);
     }
 
+    // A queue keeps its largest burst's capacity until `shrink_to_fit`, which gives it back
+    // and keeps the items (and their order).
+    macro_rules! burst_then_shrink {
+        ($Q:ident) => {{
+            let (q, kept) = retained(|| {
+                let q = $Q::<u64>::new();
+                q.put_many(0..100_000u64).unwrap();
+                let _ = q.get_many(99_990).unwrap();
+                q
+            });
+            assert!(
+                kept >= 100_000 * 8,
+                "{}: a drained queue keeps its burst's capacity ({kept} bytes)",
+                stringify!($Q)
+            );
+            let before = LIVE.load(Ordering::Relaxed);
+            q.shrink_to_fit();
+            let freed = before - LIVE.load(Ordering::Relaxed);
+            assert!(
+                freed as usize >= kept - 1_024,
+                "{}: shrink_to_fit freed {freed} of {kept} bytes",
+                stringify!($Q)
+            );
+            assert_eq!(q.len(), 10);
+            let mut rest = q.get_many(10).unwrap();
+            rest.sort_unstable();
+            let expected: Vec<u64> = match stringify!($Q) {
+                "LifoQueue" => (0..10).collect(),
+                _ => (99_990..100_000).collect(),
+            };
+            assert_eq!(rest, expected, "{}: items kept", stringify!($Q));
+        }};
+    }
+    burst_then_shrink!(Queue);
+    burst_then_shrink!(LifoQueue);
+    burst_then_shrink!(PriorityQueue);
+    burst_then_shrink!(SimpleQueue);
+
     // Dropping a queue frees everything, items included.
     let ((), bytes) = retained(|| {
         let q = Queue::new();

@@ -185,6 +185,27 @@ macro_rules! common_api {
                 self.core.len() == 0
             }
 
+            /// Gives back the memory the queue holds beyond its queued items.
+            ///
+            /// A queue keeps the capacity of its largest burst (giving memory back on every
+            /// get would cost throughput), so after a burst a long-lived queue may hold far
+            /// more memory than its items need; this call releases it. It takes the queue's
+            /// lock for as long as moving the queued items takes, and changes nothing else:
+            /// the items, their order, the waiters and the task count stay as they were.
+            /// Python's queues have no counterpart (their lists and deques shrink by
+            /// themselves).
+            ///
+            /// ```
+            #[doc = concat!("let q = tandem::queue::", stringify!($Q), "::new();")]
+            /// q.put_many(0..100_000u32).unwrap();
+            /// let _ = q.get_many(99_999).unwrap();
+            /// q.shrink_to_fit(); // one item left: the burst's memory goes back
+            /// assert_eq!(q.len(), 1);
+            /// ```
+            pub fn shrink_to_fit(&self) {
+                self.core.shrink_to_fit();
+            }
+
             /// Shuts the queue down (Python 3.13's `q.shutdown(immediate)`); returns the items
             /// removed.
             ///

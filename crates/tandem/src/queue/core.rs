@@ -79,6 +79,8 @@ pub(crate) trait Policy {
     fn pop(&mut self) -> Option<Self::Item>;
     /// Items held.
     fn len(&self) -> usize;
+    /// Frees the buffer's spare capacity.
+    fn shrink_to_fit(&mut self);
     /// Moves the first `n` items of `items` in, in order.
     fn push_from(&mut self, items: &mut VecDeque<Self::Item>, n: usize) {
         for item in items.drain(..n) {
@@ -612,6 +614,11 @@ impl<P: Policy> Core<P> {
         }
     }
 
+    /// Frees the buffer's spare capacity (under the lock; items and counts unchanged).
+    pub(crate) fn shrink_to_fit(&self) {
+        self.inner.acquire().buf.shrink_to_fit();
+    }
+
     // ----- tasks -----------------------------------------------------------------------
 
     /// Marks one item processed. Python: `q.task_done()`.
@@ -828,6 +835,10 @@ impl<T> Policy for VecDeque<T> {
     #[inline]
     fn len(&self) -> usize {
         VecDeque::len(self)
+    }
+
+    fn shrink_to_fit(&mut self) {
+        VecDeque::shrink_to_fit(self);
     }
 
     fn push_from(&mut self, items: &mut VecDeque<T>, n: usize) {

@@ -100,7 +100,9 @@ use super::core::{checked_bound, python_maxsize, Core};
 ///
 /// # Memory
 /// An empty queue is one allocation of under 256 bytes; each queued item costs its own size
-/// in a ring buffer that grows by doubling and keeps its capacity.
+/// in a ring buffer that grows by doubling and keeps its capacity until
+/// [`shrink_to_fit`](Queue::shrink_to_fit) (giving memory back on every get costs
+/// throughput: see BENCHMARKS.md).
 pub struct Queue<T> {
     core: Arc<Core<VecDeque<T>>>,
 }

@@ -66,6 +66,10 @@ impl<T> Policy for Lifo<T> {
         self.0.len()
     }
 
+    fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     fn pop_into(&mut self, out: &mut Vec<T>, n: usize) {
         let start = self.0.len() - n.min(self.0.len());
         out.extend(self.0.drain(start..).rev());

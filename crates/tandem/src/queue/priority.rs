@@ -131,6 +131,10 @@ impl<T: Ord> Policy for Prio<T> {
     fn len(&self) -> usize {
         self.heap.len()
     }
+
+    fn shrink_to_fit(&mut self) {
+        self.heap.shrink_to_fit();
+    }
 }
 
 impl<T: Ord> PriorityQueue<T> {

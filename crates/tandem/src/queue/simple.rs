@@ -72,6 +72,10 @@ impl<T> Policy for Simple<T> {
         self.0.len()
     }
 
+    fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     fn push_from(&mut self, items: &mut VecDeque<T>, n: usize) {
         self.0.push_from(items, n);
     }
