@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! tandem tour [--list] [NAME...]                  run the scenarios (all by default)
-//! tandem bench [--quick] [--json] [PREFIX...]     run the benchmarks (all by default)
+//! tandem bench [--quick] [--json | --markdown] [PREFIX...]
+//!                                                 run the benchmarks (all by default)
 //! ```
 
 #![forbid(unsafe_code)]
 
 mod bench;
+mod out;
 mod tour;
 
 use std::process::ExitCode;

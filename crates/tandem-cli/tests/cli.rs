@@ -129,3 +129,30 @@ fn bench_list_and_bad_prefixes() {
         "two output formats at once are refused"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    // `tandem bench ... | head -1`: the reader goes away after one line while the benchmarks
+    // still have lines to print.
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["bench", "lock", "rlock", "--quick"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tandem binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut first)
+        .expect("one line");
+    assert!(first.starts_with("tandem bench:"), "{first}");
+    // The reader is dropped here: the next line the program prints hits a closed pipe.
+    let out = child.wait_with_output().expect("the program ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "a panic on a closed pipe:\n{stderr}"
+    );
+    assert!(out.status.success(), "{:?}", out.status);
+}

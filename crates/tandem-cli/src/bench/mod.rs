@@ -48,6 +48,7 @@ mod queue;
 mod rlock;
 mod semaphore;
 
+use crate::out::outln;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Barrier;
@@ -358,9 +359,9 @@ fn tandem_median(outcomes: &[(&'static str, Outcome)]) -> Option<f64> {
 
 /// One benchmark's figures as a Markdown table, as BENCHMARKS.md records them.
 fn print_markdown(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
-    println!("\n### `{}` — {}\n", bench.name, bench.about);
-    println!("| impl | ns/op (median) | min–max | tandem ÷ impl |");
-    println!("| --- | ---: | ---: | ---: |");
+    outln!("\n### `{}` — {}\n", bench.name, bench.about);
+    outln!("| impl | ns/op (median) | min–max | tandem ÷ impl |");
+    outln!("| --- | ---: | ---: | ---: |");
     let tandem = tandem_median(outcomes);
     for (name, outcome) in outcomes {
         match outcome {
@@ -369,23 +370,26 @@ fn print_markdown(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
                     Some(t) if *name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
                     _ => String::new(),
                 };
-                println!(
+                outln!(
                     "| {name} | {} | {}–{} | {ratio} |",
                     fmt_ns(f.ns_per_op),
                     fmt_ns(f.min),
                     fmt_ns(f.max)
                 );
             }
-            Outcome::Skipped(why) => println!("| {name} | not measured: {why} | | |"),
+            Outcome::Skipped(why) => outln!("| {name} | not measured: {why} | | |"),
         }
     }
 }
 
 fn print_table(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
-    println!("\n{} — {}", bench.name, bench.about);
-    println!(
+    outln!("\n{} — {}", bench.name, bench.about);
+    outln!(
         "  {:<12} {:>12} {:>22} {:>16}",
-        "impl", "ns/op", "min–max", "tandem ÷ impl"
+        "impl",
+        "ns/op",
+        "min–max",
+        "tandem ÷ impl"
     );
     let tandem = tandem_median(outcomes);
     for (name, outcome) in outcomes {
@@ -395,7 +399,7 @@ fn print_table(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
                     Some(t) if *name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
                     _ => String::new(),
                 };
-                println!(
+                outln!(
                     "  {:<12} {:>12} {:>22} {:>16}",
                     name,
                     fmt_ns(f.ns_per_op),
@@ -403,7 +407,7 @@ fn print_table(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
                     ratio
                 );
             }
-            Outcome::Skipped(why) => println!("  {name:<12} (not measured: {why})"),
+            Outcome::Skipped(why) => outln!("  {name:<12} (not measured: {why})"),
         }
     }
 }
@@ -429,7 +433,7 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
     if args.list {
         for b in &benches {
             let impls: Vec<_> = b.impls.iter().map(|i| i.name).collect();
-            println!("{:<28} {} [{}]", b.name, b.about, impls.join(", "));
+            outln!("{:<28} {} [{}]", b.name, b.about, impls.join(", "));
         }
         return true;
     }
@@ -453,14 +457,14 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
     };
     let python = python_available();
     if !args.json {
-        println!(
+        outln!(
             "tandem bench: {} benchmark(s), {} run(s) of ~{} ms each; ratio = tandem's ns/op ÷ the peer's (below 1 means tandem is faster)",
             benches.len(),
             settings.runs,
             settings.target.as_millis()
         );
         if !python {
-            println!("note: python3 is not on the PATH, so CPython is not measured");
+            outln!("note: python3 is not on the PATH, so CPython is not measured");
         }
     }
     for bench in &benches {
@@ -491,7 +495,7 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
             };
             if args.json {
                 if let Outcome::Measured(f) = &outcome {
-                    println!("{}", serde_json::to_string(f).expect("figures serialize"));
+                    outln!("{}", serde_json::to_string(f).expect("figures serialize"));
                 }
             }
             outcomes.push((imp.name, outcome));
@@ -504,14 +508,14 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
         let _ = std::io::stdout().flush();
     }
     if args.markdown && args.prefixes.is_empty() {
-        println!("\n### `size_of`\n\n| type | bytes |\n| --- | ---: |");
+        outln!("\n### `size_of`\n\n| type | bytes |\n| --- | ---: |");
         for (name, size) in all_sizes() {
-            println!("| {name} | {size} |");
+            outln!("| {name} | {size} |");
         }
     } else if !args.json && args.prefixes.is_empty() {
-        println!("\nsize_of:");
+        outln!("\nsize_of:");
         for (name, size) in all_sizes() {
-            println!("  {name:<28} {size:>4} bytes");
+            outln!("  {name:<28} {size:>4} bytes");
         }
     }
     true

@@ -31,6 +31,7 @@ mod rlock;
 mod semaphore;
 mod thread;
 
+use crate::out::outln;
 use std::fmt::{Debug, Display};
 use std::time::Instant;
 
@@ -83,16 +84,16 @@ pub(crate) struct Report {
 impl Report {
     /// Narrates one line.
     pub(crate) fn say(&mut self, line: impl Display) {
-        println!("    {line}");
+        outln!("    {line}");
     }
 
     /// Checks a condition, printing `ok`/`FAILED` with `what`.
     pub(crate) fn check(&mut self, what: impl Display, ok: bool) -> bool {
         self.checks += 1;
         if ok {
-            println!("    ✓ {what}");
+            outln!("    ✓ {what}");
         } else {
-            println!("    ✗ FAILED: {what}");
+            outln!("    ✗ FAILED: {what}");
             self.failures.push(what.to_string());
         }
         ok
@@ -125,7 +126,7 @@ pub(crate) fn run(args: &TourArgs) -> bool {
     let scenarios = all_scenarios();
     if args.list {
         for s in &scenarios {
-            println!("{:<22} {}  [seeds: {}]", s.name, s.title, s.seed);
+            outln!("{:<22} {}  [seeds: {}]", s.name, s.title, s.seed);
         }
         return true;
     }
@@ -145,7 +146,7 @@ pub(crate) fn run(args: &TourArgs) -> bool {
     let mut failed = Vec::new();
     let mut checks = 0;
     for s in &chosen {
-        println!("\n== {} — {}  [seeds: {}]", s.name, s.title, s.seed);
+        outln!("\n== {} — {}  [seeds: {}]", s.name, s.title, s.seed);
         let mut report = Report::default();
         let start = Instant::now();
         (s.run)(&mut report);
@@ -153,14 +154,14 @@ pub(crate) fn run(args: &TourArgs) -> bool {
         if report.checks == 0 {
             report.failures.push("the scenario checked nothing".into());
         }
-        println!("    ({:.2} s)", start.elapsed().as_secs_f64());
+        outln!("    ({:.2} s)", start.elapsed().as_secs_f64());
         if !report.failures.is_empty() {
             failed.push((s.name, report.failures));
         }
     }
-    println!();
+    outln!();
     if failed.is_empty() {
-        println!(
+        outln!(
             "tour: {} scenario(s), {checks} checks, all passed",
             chosen.len()
         );
@@ -168,10 +169,10 @@ pub(crate) fn run(args: &TourArgs) -> bool {
     } else {
         for (name, failures) in &failed {
             for f in failures {
-                println!("tour: {name}: FAILED: {f}");
+                outln!("tour: {name}: FAILED: {f}");
             }
         }
-        println!(
+        outln!(
             "tour: {} of {} scenario(s) failed",
             failed.len(),
             chosen.len()
