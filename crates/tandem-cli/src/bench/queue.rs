@@ -144,19 +144,55 @@ def produce(q, k, keyed):\n    put = q.put\n    if keyed:\n        r = random.ge
 def consume(q, k):\n    get = q.get\n    for _ in range(k):\n        get()\n\
 def pipe(q, pairs, n, keyed=False):\n    k = max(n // pairs, 1)\n    jobs = []\n    for _ in range(pairs):\n        jobs.append(lambda: produce(q, k, keyed))\n        jobs.append(lambda: consume(q, k))\n    for c, j in zip(_cmds, jobs):\n        c.put(j)\n    for _ in jobs:\n        _done.get()\n";
 
-macro_rules! tandem_pipe {
+/// A sending and a receiving end from `$make`, through [`pipe`] with `$pairs` producers
+/// and consumers, calling `$send` and `$recv` on them.
+macro_rules! channel_pipe {
     ($pairs:expr, $make:expr) => {
+        channel_pipe!($pairs, $make, send, recv)
+    };
+    ($pairs:expr, $make:expr, $send:ident, $recv:ident) => {
         |iters| {
-            let q = $make;
+            let (tx, rx) = $make;
             pipe(
                 $pairs,
                 iters,
-                |i| q.put(i).unwrap(),
+                |i| tx.$send(i).unwrap(),
                 || {
-                    black_box(q.get().unwrap());
+                    black_box(rx.$recv().unwrap());
                 },
             )
         }
+    };
+}
+
+/// One of std's channel pairs from `$make`, through [`std_spsc`].
+macro_rules! std_pipe {
+    ($make:expr) => {
+        |iters| {
+            let (tx, rx) = $make;
+            std_spsc(
+                iters,
+                move |i| tx.send(i).unwrap(),
+                move || {
+                    black_box(rx.recv().unwrap());
+                },
+            )
+        }
+    };
+}
+
+/// A tandem queue from `$make` (two handles to it), through [`pipe`].
+macro_rules! tandem_pipe {
+    ($pairs:expr, $make:expr) => {
+        channel_pipe!(
+            $pairs,
+            {
+                let q = $make;
+                (q.clone(), q)
+            },
+            put,
+            get
+        )
     };
 }
 
@@ -170,76 +206,24 @@ pub(crate) fn benches() -> Vec<Bench> {
             "tandem",
             tandem_pipe!(1, tandem::queue::Queue::bounded(BOUND)),
         )
-        .native("crossbeam", |iters| {
-            let (tx, rx) = crossbeam_channel::bounded(BOUND);
-            pipe(
-                1,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("flume", |iters| {
-            let (tx, rx) = flume::bounded(BOUND);
-            pipe(
-                1,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("std", |iters| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(BOUND);
-            std_spsc(
-                iters,
-                move |i| tx.send(i).unwrap(),
-                move || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
+        .native(
+            "crossbeam",
+            channel_pipe!(1, crossbeam_channel::bounded(BOUND)),
+        )
+        .native("flume", channel_pipe!(1, flume::bounded(BOUND)))
+        .native("std", std_pipe!(std::sync::mpsc::sync_channel(BOUND)))
         .cpython(PY_SETUP, "pipe(queue.Queue(maxsize=1024), 1, n)"),
         Bench::new(
             "queue.spsc.unbounded",
             "put + get of one message, 1 producer and 1 consumer, unbounded",
         )
         .native("tandem", tandem_pipe!(1, tandem::queue::Queue::new()))
-        .native("crossbeam", |iters| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            pipe(
-                1,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("flume", |iters| {
-            let (tx, rx) = flume::unbounded();
-            pipe(
-                1,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("std", |iters| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std_spsc(
-                iters,
-                move |i| tx.send(i).unwrap(),
-                move || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
+        .native(
+            "crossbeam",
+            channel_pipe!(1, crossbeam_channel::unbounded()),
+        )
+        .native("flume", channel_pipe!(1, flume::unbounded()))
+        .native("std", std_pipe!(std::sync::mpsc::channel()))
         .cpython(PY_SETUP, "pipe(queue.Queue(), 1, n)"),
         Bench::new(
             "queue.mpmc.bounded",
@@ -249,56 +233,22 @@ pub(crate) fn benches() -> Vec<Bench> {
             "tandem",
             tandem_pipe!(2, tandem::queue::Queue::bounded(BOUND)),
         )
-        .native("crossbeam", |iters| {
-            let (tx, rx) = crossbeam_channel::bounded(BOUND);
-            pipe(
-                2,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("flume", |iters| {
-            let (tx, rx) = flume::bounded(BOUND);
-            pipe(
-                2,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
+        .native(
+            "crossbeam",
+            channel_pipe!(2, crossbeam_channel::bounded(BOUND)),
+        )
+        .native("flume", channel_pipe!(2, flume::bounded(BOUND)))
         .cpython(PY_SETUP, "pipe(queue.Queue(maxsize=1024), 2, n)"),
         Bench::new(
             "queue.mpmc.unbounded",
             "put + get of one message, 2 producers and 2 consumers, unbounded",
         )
         .native("tandem", tandem_pipe!(2, tandem::queue::Queue::new()))
-        .native("crossbeam", |iters| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            pipe(
-                2,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("flume", |iters| {
-            let (tx, rx) = flume::unbounded();
-            pipe(
-                2,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
+        .native(
+            "crossbeam",
+            channel_pipe!(2, crossbeam_channel::unbounded()),
+        )
+        .native("flume", channel_pipe!(2, flume::unbounded()))
         .cpython(PY_SETUP, "pipe(queue.Queue(), 2, n)"),
         Bench::new(
             "queue.priority",
@@ -335,38 +285,12 @@ pub(crate) fn benches() -> Vec<Bench> {
             "put + get of one message on a SimpleQueue, 1 producer and 1 consumer",
         )
         .native("tandem", tandem_pipe!(1, tandem::queue::SimpleQueue::new()))
-        .native("crossbeam", |iters| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            pipe(
-                1,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("flume", |iters| {
-            let (tx, rx) = flume::unbounded();
-            pipe(
-                1,
-                iters,
-                |i| tx.send(i).unwrap(),
-                || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
-        .native("std", |iters| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std_spsc(
-                iters,
-                move |i| tx.send(i).unwrap(),
-                move || {
-                    black_box(rx.recv().unwrap());
-                },
-            )
-        })
+        .native(
+            "crossbeam",
+            channel_pipe!(1, crossbeam_channel::unbounded()),
+        )
+        .native("flume", channel_pipe!(1, flume::unbounded()))
+        .native("std", std_pipe!(std::sync::mpsc::channel()))
         .cpython(PY_SETUP, "pipe(queue.SimpleQueue(), 1, n)"),
     ]
 }
