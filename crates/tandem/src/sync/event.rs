@@ -215,20 +215,7 @@ impl Event {
     /// How many threads are blocked in `wait` right now (a snapshot). It counts the wait
     /// queue under its lock, so it is exact but not free: for tests and monitoring.
     pub fn n_waiting(&self) -> usize {
-        let mut count = 0;
-        // SAFETY: the key is this event's own address; the filter only counts and the
-        // callback does nothing: neither panics nor calls the wait layer.
-        unsafe {
-            wait::unpark_filter(
-                self.key(),
-                |_| {
-                    count += 1;
-                    FilterOp::Skip
-                },
-                |_| wait::DEFAULT_UNPARK_TOKEN,
-            );
-        }
-        count
+        wait::queued(self.key())
     }
 
     #[inline]

@@ -117,20 +117,7 @@ impl RawSemaphore {
 
     /// How many threads are queued: a census of the wait queue, waking nobody.
     fn n_waiting(&self) -> usize {
-        let mut count = 0;
-        // SAFETY: the key is this semaphore's own address; the filter only counts and the
-        // callback does nothing: neither panics nor calls the wait layer.
-        unsafe {
-            wait::unpark_filter(
-                self.key(),
-                |_| {
-                    count += 1;
-                    FilterOp::Skip
-                },
-                |_| wait::DEFAULT_UNPARK_TOKEN,
-            );
-        }
-        count
+        wait::queued(self.key())
     }
 
     /// Takes `n` permits if they are free and nobody is queued; never blocks.

@@ -91,6 +91,27 @@ pub(crate) unsafe fn park(
     }
 }
 
+/// How many threads are parked on `key` right now: a census of its wait queue, taken under
+/// the queue's lock, that wakes nobody. Exact but not free (it walks the queue): for
+/// `n_waiting`-style monitoring and tests, not for fast paths.
+pub(crate) fn queued(key: usize) -> usize {
+    let mut count = 0;
+    // SAFETY: the filter only counts and skips every thread, and the callback only returns
+    // the default token: neither panics nor calls back into the wait layer, and since no
+    // thread is unparked, any key is harmless.
+    unsafe {
+        backend::unpark_filter(
+            key,
+            |_| {
+                count += 1;
+                FilterOp::Skip
+            },
+            |_| DEFAULT_UNPARK_TOKEN,
+        );
+    }
+    count
+}
+
 /// The key a primitive parks on: its own address.
 #[inline]
 pub(crate) fn key_of<T: ?Sized>(object: &T) -> usize {
