@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use tandem::sync::{Barrier, BrokenReason};
 
+mod common;
+use common::eventually;
+
 const N: usize = 5;
 
 /// Runs `f(i)` on `n` threads at once and returns their results in thread order.
@@ -24,15 +27,6 @@ fn run_threads<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
-}
-
-/// Polls `condition` until it holds; fails the test after a generous deadline.
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::yield_now();
-    }
 }
 
 // ---- lock_tests.py BarrierTests -------------------------------------------------------------
@@ -136,7 +130,7 @@ fn test_reset() {
     run_threads(N, |_| {
         let i = barrier.wait().unwrap();
         if i == N / 2 {
-            wait_until("the others wait", || barrier.n_waiting() == N - 1);
+            eventually("the others wait", || barrier.n_waiting() == N - 1);
             barrier.reset();
         } else {
             match barrier.wait() {
@@ -198,7 +192,7 @@ fn test_timeout() {
         let i = barrier.wait().unwrap();
         if i == N / 2 {
             // Late: arrive only once the others have given up (instead of sleeping).
-            wait_until("the barrier breaks", || barrier.is_broken());
+            eventually("the barrier breaks", || barrier.is_broken());
         }
         barrier
             .wait_timeout(Duration::from_millis(50))
@@ -219,7 +213,7 @@ fn test_default_timeout() {
     run_threads(N, |_| {
         let i = barrier.wait().unwrap();
         if i == N / 2 {
-            wait_until("the barrier breaks", || barrier.is_broken());
+            eventually("the barrier breaks", || barrier.is_broken());
         }
         assert_eq!(barrier.wait().unwrap_err().reason(), BrokenReason::TimedOut);
     });
@@ -273,7 +267,7 @@ fn abort_wakes_waiters_and_stays_broken_until_reset() {
     let barrier = Barrier::new(3).unwrap();
     thread::scope(|s| {
         let waiters: Vec<_> = (0..2).map(|_| s.spawn(|| barrier.wait())).collect();
-        wait_until("two threads wait", || barrier.n_waiting() == 2);
+        eventually("two threads wait", || barrier.n_waiting() == 2);
         barrier.abort();
         for w in waiters {
             assert_eq!(
@@ -300,7 +294,7 @@ fn reset_releases_waiters_with_reset_and_barrier_is_usable_at_once() {
     let barrier = Barrier::new(2).unwrap();
     thread::scope(|s| {
         let waiter = s.spawn(|| barrier.wait());
-        wait_until("one thread waits", || barrier.n_waiting() == 1);
+        eventually("one thread waits", || barrier.n_waiting() == 1);
         barrier.reset();
         let err = waiter.join().unwrap().unwrap_err();
         assert_eq!(err.reason(), BrokenReason::Reset);
@@ -469,7 +463,7 @@ fn stress_more_threads_than_parties() {
                 })
             })
             .collect();
-        wait_until("all threads finish or one is left alone", || {
+        eventually("all threads finish or one is left alone", || {
             let done = finished.load(SeqCst);
             done == THREADS || (done == THREADS - 1 && barrier.n_waiting() == 1)
         });

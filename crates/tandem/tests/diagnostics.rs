@@ -18,17 +18,10 @@ use std::time::{Duration, Instant};
 use tandem::diagnostics::{self, Deadlock, PrimitiveKind, Watchdog};
 use tandem::sync::{acquire_all, Lock, RLock};
 
-const LONG: Duration = Duration::from_secs(60);
+mod common;
+use common::rng;
 
-/// xorshift64: a tiny deterministic generator.
-fn rng(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
+const LONG: Duration = Duration::from_secs(60);
 
 fn labels(names: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();

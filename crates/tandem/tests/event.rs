@@ -10,14 +10,8 @@ use std::time::{Duration, Instant};
 
 use tandem::sync::Event;
 
-/// Polls `cond` until it holds, failing the test after a generous deadline.
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::yield_now();
-    }
-}
+mod common;
+use common::eventually;
 
 /// Sets the event if the test panics, so blocked helper threads finish and the failure is
 /// reported instead of hanging the scope that joins them.
@@ -81,7 +75,7 @@ fn notify_wakes_every_waiter() {
                     }
                 });
             }
-            wait_for("all waiters blocked", || e.n_waiting() == N);
+            eventually("all waiters blocked", || e.n_waiting() == N);
             assert_eq!(woke_true.load(Ordering::SeqCst), 0);
             e.set();
         });
@@ -130,7 +124,7 @@ fn timed_waiter_woken_by_set() {
             let start = Instant::now();
             (e.wait_timeout(Duration::from_secs(60)), start.elapsed())
         });
-        wait_for("the waiter", || e.n_waiting() == 1);
+        eventually("the waiter", || e.n_waiting() == 1);
         e.set();
         let (r, took) = w.join().unwrap();
         assert!(r);
@@ -150,7 +144,7 @@ fn set_and_clear() {
             let waiters: Vec<_> = (0..N)
                 .map(|_| s.spawn(|| e.wait_timeout(Duration::from_secs(60))))
                 .collect();
-            wait_for("all waiters blocked", || e.n_waiting() == N);
+            eventually("all waiters blocked", || e.n_waiting() == N);
             e.set();
             e.clear();
             waiters.into_iter().map(|w| w.join().unwrap()).collect()
@@ -171,7 +165,7 @@ fn waiter_after_clear_waits_for_the_next_set() {
     thread::scope(|s| {
         let _unblock = UnblockOnPanic(&e);
         let w = s.spawn(|| e.wait());
-        wait_for("the waiter", || e.n_waiting() == 1);
+        eventually("the waiter", || e.n_waiting() == 1);
         e.set();
         assert!(w.join().unwrap());
     });
@@ -184,7 +178,7 @@ fn repeated_set_clear_cycles() {
     for _ in 0..50 {
         let e2 = Arc::clone(&e);
         let w = thread::spawn(move || e2.wait_timeout(Duration::from_secs(60)));
-        wait_for("the waiter", || e.n_waiting() == 1);
+        eventually("the waiter", || e.n_waiting() == 1);
         e.set();
         e.clear();
         assert!(w.join().unwrap());
@@ -243,7 +237,7 @@ fn stress_racing_set_clear() {
                 e.clear();
             }
         });
-        wait_for("all waits done", || {
+        eventually("all waits done", || {
             returned.load(Ordering::Relaxed) == 2_000
         });
         stop.store(true, Ordering::Relaxed);

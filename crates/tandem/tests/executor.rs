@@ -19,16 +19,10 @@ use tandem::executor::{
     TimeoutError, Waitable,
 };
 
-// ----- helpers ------------------------------------------------------------------------------
+mod common;
+use common::eventually;
 
-/// Polls `cond` until it holds, failing the test after a generous deadline.
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
+// ----- helpers ------------------------------------------------------------------------------
 
 /// A one-shot gate tasks can block on until the test opens it (test-side only).
 #[derive(Default)]

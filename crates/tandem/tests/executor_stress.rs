@@ -13,6 +13,9 @@ use tandem::executor::{
     as_completed, wait, ReturnWhen, SubmitError, Task, TaskError, ThreadPoolExecutor,
 };
 
+mod common;
+use common::{eventually, rng};
+
 fn stress_tasks() -> usize {
     std::env::var("TANDEM_STRESS_TASKS")
         .ok()
@@ -25,26 +28,6 @@ fn pool(workers: usize) -> ThreadPoolExecutor {
         .max_workers(workers)
         .build()
         .unwrap()
-}
-
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
-
-/// A tiny xorshift generator, so storms are varied but reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]
@@ -128,9 +111,9 @@ fn cancel_storm_every_task_ends_exactly_one_way() {
                 for c in 0..2u64 {
                     let (tasks, cancelled_by): (&Vec<Task<usize>>, _) = (&tasks, &cancelled_by);
                     s.spawn(move || {
-                        let mut rng = Rng(0x9E37_79B9 + round * 7 + c);
+                        let mut next = rng(0x9E37_79B9 + round * 7 + c);
                         for _ in 0..N {
-                            let i = (rng.next() % N as u64) as usize;
+                            let i = (next() % N as u64) as usize;
                             if tasks[i].cancel() {
                                 cancelled_by[i].store(true, Ordering::Relaxed);
                             }

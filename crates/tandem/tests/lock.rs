@@ -8,14 +8,8 @@ use std::time::{Duration, Instant};
 use tandem::sync::Lock;
 use tandem::ReleaseError;
 
-/// Polls `cond` until it holds, failing the test after a generous deadline.
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
+mod common;
+use common::eventually;
 
 #[test]
 fn constructor_and_debug() {

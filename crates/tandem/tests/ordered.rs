@@ -5,15 +5,8 @@ use std::time::Duration;
 
 use tandem::sync::{acquire_all, acquire_all_timeout, try_acquire_all, AcquireAllError, Lock};
 
-/// xorshift64: a tiny deterministic generator, so a failure can be replayed from its seed.
-fn rng(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
+mod common;
+use common::rng;
 
 #[test]
 fn random_transfers_conserve_the_total_and_never_deadlock() {

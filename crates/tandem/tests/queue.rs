@@ -12,17 +12,11 @@ use tandem::queue::{
     SimpleQueue, TaskDoneError, TryGetError, TryPutError,
 };
 
+mod common;
+use common::eventually;
+
 /// Generous bound for "returns promptly" on a loaded 2-core machine.
 const PROMPT: Duration = Duration::from_secs(5);
-
-/// Polls `cond` until it holds; panics after 10 s.
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
 
 // ----- construction, sharing, sizes ---------------------------------------------------------
 
@@ -169,13 +163,13 @@ fn absurd_timeouts_mean_forever() {
     let q = Queue::bounded(1);
     std::thread::scope(|s| {
         let getter = s.spawn(|| q.get_timeout(Duration::MAX));
-        wait_until("the getter waits", || q.waiting_getters() == 1);
+        eventually("the getter waits", || q.waiting_getters() == 1);
         q.put(5).unwrap();
         assert_eq!(getter.join().unwrap(), Ok(5));
 
         q.put(6).unwrap();
         let putter = s.spawn(|| q.put_timeout(7, Duration::MAX));
-        wait_until("the putter waits", || q.waiting_putters() == 1);
+        eventually("the putter waits", || q.waiting_putters() == 1);
         assert_eq!(q.get(), Ok(6));
         putter.join().unwrap().unwrap();
         assert_eq!(q.get_timeout(Duration::MAX), Ok(7));
@@ -187,7 +181,7 @@ fn blocked_get_is_woken_by_put() {
     let q = Queue::new();
     std::thread::scope(|s| {
         let getter = s.spawn(|| q.get());
-        wait_until("the getter waits", || q.waiting_getters() == 1);
+        eventually("the getter waits", || q.waiting_getters() == 1);
         q.put(42).unwrap();
         assert_eq!(getter.join().unwrap(), Ok(42));
     });
@@ -201,7 +195,7 @@ fn blocked_put_is_woken_by_get_and_keeps_fifo_order() {
     q.put(2).unwrap();
     std::thread::scope(|s| {
         let putter = s.spawn(|| q.put(3));
-        wait_until("the putter waits", || q.waiting_putters() == 1);
+        eventually("the putter waits", || q.waiting_putters() == 1);
         assert_eq!(q.len(), 2, "a waiting putter does not overfill");
         assert_eq!(q.get(), Ok(1));
         putter.join().unwrap().unwrap();
@@ -220,9 +214,9 @@ fn each_put_wakes_one_of_several_getters() {
                 got.fetch_add(1, Ordering::SeqCst);
             });
         }
-        wait_until("three getters wait", || q.waiting_getters() == 3);
+        eventually("three getters wait", || q.waiting_getters() == 3);
         q.put(()).unwrap();
-        wait_until("one getter got an item", || got.load(Ordering::SeqCst) == 1);
+        eventually("one getter got an item", || got.load(Ordering::SeqCst) == 1);
         q.put_many([(), ()]).unwrap();
     });
     assert_eq!(got.load(Ordering::SeqCst), 3);
@@ -236,7 +230,7 @@ fn an_item_put_while_a_getter_waits_is_handed_to_it_not_to_a_latecomer() {
     let q = Queue::new();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| q.get());
-        wait_until("the getter waits", || q.waiting_getters() == 1);
+        eventually("the getter waits", || q.waiting_getters() == 1);
         q.put("for the waiter").unwrap();
         // The item is promised to the waiting getter: a thread arriving now cannot take it.
         assert_eq!(q.try_get(), Err(TryGetError::Empty));
@@ -251,7 +245,7 @@ fn a_slot_freed_while_a_putter_waits_is_handed_to_it_not_to_a_latecomer() {
     q.put(1).unwrap();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| q.put(2));
-        wait_until("the putter waits", || q.waiting_putters() == 1);
+        eventually("the putter waits", || q.waiting_putters() == 1);
         assert_eq!(q.get(), Ok(1));
         // The freed slot is promised to the waiting putter.
         assert_eq!(q.try_put(3), Err(TryPutError::Full(3)));
@@ -273,13 +267,13 @@ fn waiting_getters_are_served_in_arrival_order() {
                 served.lock().unwrap().push(id);
             });
             // Each getter parks before the next one starts: arrival order is 0, 1, 2.
-            wait_until("the getter waits", || q.waiting_getters() == id + 1);
+            eventually("the getter waits", || q.waiting_getters() == id + 1);
         }
         // One item at a time, even with the later getters awake and retrying: each goes to
         // the longest waiter.
         for n in 1..=3 {
             q.put(()).unwrap();
-            wait_until("a getter was served", || served.lock().unwrap().len() == n);
+            eventually("a getter was served", || served.lock().unwrap().len() == n);
         }
     });
     assert_eq!(
@@ -294,7 +288,7 @@ fn timed_get_is_woken_by_put_before_its_deadline() {
     let q = Queue::new();
     std::thread::scope(|s| {
         let getter = s.spawn(|| q.get_timeout(Duration::from_secs(60)));
-        wait_until("the getter waits", || q.waiting_getters() == 1);
+        eventually("the getter waits", || q.waiting_getters() == 1);
         let start = Instant::now();
         q.put('x').unwrap();
         assert_eq!(getter.join().unwrap(), Ok('x'));
@@ -315,7 +309,7 @@ fn get_many_waits_for_at_least_one_and_never_for_more() {
     );
     std::thread::scope(|s| {
         let getter = s.spawn(|| q.get_many(10));
-        wait_until("the getter waits", || q.waiting_getters() == 1);
+        eventually("the getter waits", || q.waiting_getters() == 1);
         q.put(1).unwrap();
         let got = getter.join().unwrap().unwrap();
         assert_eq!(got, vec![1]);
@@ -346,7 +340,7 @@ fn put_many_hands_back_the_rest_on_shutdown() {
     let q = Queue::bounded(2);
     std::thread::scope(|s| {
         let producer = s.spawn(|| q.put_many(vec![10, 11, 12, 13, 14]));
-        wait_until("the producer waits for room", || q.waiting_putters() == 1);
+        eventually("the producer waits for room", || q.waiting_putters() == 1);
         q.shutdown(false);
         let PutError(rest) = producer.join().unwrap().unwrap_err();
         assert_eq!(rest, vec![12, 13, 14]);
@@ -498,7 +492,7 @@ fn shutdown_wakes_every_blocked_getter() {
         std::thread::scope(|s| {
             let getters: Vec<_> = (0..3).map(|_| s.spawn(|| q.get())).collect();
             let timed = s.spawn(|| q.get_timeout(Duration::from_secs(60)));
-            wait_until("four getters wait", || q.waiting_getters() == 4);
+            eventually("four getters wait", || q.waiting_getters() == 4);
             let start = Instant::now();
             q.shutdown(immediate);
             for g in getters {
@@ -519,7 +513,7 @@ fn shutdown_wakes_every_blocked_putter_with_its_item() {
         std::thread::scope(|s| {
             let q = &q;
             let putters: Vec<_> = (1..=3).map(|i| s.spawn(move || (i, q.put(i)))).collect();
-            wait_until("three putters wait", || q.waiting_putters() == 3);
+            eventually("three putters wait", || q.waiting_putters() == 3);
             let drained = q.shutdown(immediate);
             assert_eq!(drained, if immediate { vec![0] } else { vec![] });
             for p in putters {
@@ -592,11 +586,11 @@ fn owned_iteration_and_try_iter() {
     assert_eq!(q.try_iter().take(1).collect::<Vec<_>>(), vec![3]);
     let handle = q.clone();
     let consumer = std::thread::spawn(move || handle.into_iter().collect::<Vec<_>>());
-    wait_until("the consumer drained and waits", || {
+    eventually("the consumer drained and waits", || {
         q.waiting_getters() == 1
     });
     q.put(4).unwrap();
-    wait_until("the consumer took 4 and waits", || {
+    eventually("the consumer took 4 and waits", || {
         q.is_empty() && q.waiting_getters() == 1
     });
     q.shutdown(false);
@@ -633,7 +627,7 @@ fn an_idle_consumer_costs_no_cpu() {
             let item = q.get().unwrap();
             (item, thread_cpu_time() - before)
         });
-        wait_until("the consumer waits", || q.waiting_getters() == 1);
+        eventually("the consumer waits", || q.waiting_getters() == 1);
         // Not synchronisation: this is the idle period being measured.
         std::thread::sleep(idle);
         q.put(1).unwrap();

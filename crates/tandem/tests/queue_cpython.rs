@@ -10,16 +10,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Polls `cond` until it holds; panics after 10 s.
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
-}
+mod common;
+use common::eventually;
 
 /// CPython's `do_blocking_test`: runs `block` here; a trigger thread waits until `blocked()`
 /// is observed, marks that it fired, then runs `trigger`. `block` must not return before the
@@ -32,7 +26,7 @@ fn do_blocking_test<R: Send>(
     let fired = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
-            wait_until("the blocking call waits", &blocked);
+            eventually("the blocking call waits", &blocked);
             fired.store(true, Ordering::SeqCst);
             trigger();
         });
@@ -352,7 +346,7 @@ macro_rules! base_queue_tests {
                         });
                     }
                     s.spawn(|| {
-                        wait_until("a writer asks for shutdown", || {
+                        eventually("a writer asks for shutdown", || {
                             shutdown_requested.load(Ordering::SeqCst)
                         });
                         q.shutdown(immediate);
@@ -433,7 +427,7 @@ macro_rules! base_queue_tests {
                 let q = Q::new();
                 std::thread::scope(|s| {
                     let getters: Vec<_> = (0..3).map(|_| s.spawn(|| q.get())).collect();
-                    wait_until("three getters wait", || q.waiting_getters() == 3);
+                    eventually("three getters wait", || q.waiting_getters() == 3);
                     q.shutdown(false);
                     for g in getters {
                         assert_eq!(g.join().unwrap(), Err(ShutDown));
@@ -452,7 +446,7 @@ macro_rules! base_queue_tests {
                         .into_iter()
                         .map(|x| s.spawn(move || q.put(x)))
                         .collect();
-                    wait_until("two putters wait", || q.waiting_putters() == 2);
+                    eventually("two putters wait", || q.waiting_putters() == 2);
                     q.shutdown(immediate);
                     for p in putters {
                         assert!(p.join().unwrap().is_err());
@@ -714,7 +708,7 @@ mod simple {
         let q = SimpleQueue::<u8>::new();
         std::thread::scope(|s| {
             let g = s.spawn(|| q.get());
-            wait_until("the getter waits", || q.waiting_getters() == 1);
+            eventually("the getter waits", || q.waiting_getters() == 1);
             q.shutdown(false);
             assert!(g.join().unwrap().is_err());
         });

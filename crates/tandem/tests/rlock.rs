@@ -11,17 +11,11 @@ use std::time::{Duration, Instant};
 use tandem::sync::{RLock, RLockGuard};
 use tandem::ReleaseError;
 
+mod common;
+use common::eventually;
+
 /// Generous bound for "this must not hang" on a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// Polls `ready` until it holds, failing the test after `PATIENCE`.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let give_up = Instant::now() + PATIENCE;
-    while !ready() {
-        assert!(Instant::now() < give_up, "timed out waiting for: {what}");
-        thread::yield_now();
-    }
-}
 
 // ---- BaseLockTests ----
 
@@ -87,7 +81,7 @@ fn acquire_contended_blocks_until_released() {
                 drop(g);
             });
         }
-        wait_until("all threads started", || {
+        eventually("all threads started", || {
             started.load(Ordering::SeqCst) == N
         });
         assert_eq!(entered.load(Ordering::SeqCst), 0);

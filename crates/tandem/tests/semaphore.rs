@@ -11,14 +11,8 @@ use std::time::{Duration, Instant};
 
 use tandem::sync::{BoundedSemaphore, OverReleaseError, Semaphore, SemaphorePermit};
 
-/// Polls `cond` until it holds, failing the test after a generous deadline.
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::yield_now();
-    }
-}
+mod common;
+use common::eventually;
 
 /// Floods the semaphore with permits if the test panics, so blocked helper threads finish
 /// and the failure is reported instead of hanging the scope that joins them.
@@ -123,13 +117,13 @@ fn acquire_contended() {
                 through.fetch_add(1, Ordering::SeqCst);
             });
         }
-        wait_for("10 blocked acquirers", || sem.n_waiting() == 10);
+        eventually("10 blocked acquirers", || sem.n_waiting() == 10);
         assert_eq!(through.load(Ordering::SeqCst), 0);
 
         for _ in 0..6 {
             sem.release(1);
         }
-        wait_for("6 acquirers through", || {
+        eventually("6 acquirers through", || {
             through.load(Ordering::SeqCst) == 6
         });
         assert_eq!(sem.n_waiting(), 4);
@@ -159,9 +153,9 @@ fn multirelease() {
                 through.fetch_add(1, Ordering::SeqCst);
             });
         }
-        wait_for("10 blocked acquirers", || sem.n_waiting() == 10);
+        eventually("10 blocked acquirers", || sem.n_waiting() == 10);
         sem.release(6);
-        wait_for("6 acquirers through", || {
+        eventually("6 acquirers through", || {
             through.load(Ordering::SeqCst) == 6
         });
         assert_eq!(sem.n_waiting(), 4);
@@ -350,7 +344,7 @@ fn acquire_zero_succeeds_at_once() {
     thread::scope(|s| {
         let _unblock = UnblockOnPanic(&sem);
         s.spawn(|| sem.acquire().forget());
-        wait_for("a waiter", || sem.n_waiting() == 1);
+        eventually("a waiter", || sem.n_waiting() == 1);
         assert!(sem.try_acquire_many(0).unwrap().is_some());
         assert!(sem
             .acquire_many_timeout(0, Duration::ZERO)
@@ -427,7 +421,7 @@ fn release_from_another_thread_wakes_waiter() {
     sem.acquire().forget();
     thread::scope(|s| {
         let waiter = s.spawn(|| sem.acquire_timeout(Duration::from_secs(20)).is_some());
-        wait_for("the waiter", || sem.n_waiting() == 1);
+        eventually("the waiter", || sem.n_waiting() == 1);
         s.spawn(|| sem.release(1).unwrap()).join().unwrap();
         assert!(waiter.join().unwrap());
     });
@@ -476,7 +470,7 @@ fn waiters_flag_and_count_track_the_queue() {
             sem.acquire_timeout(Duration::from_secs(60))
                 .map(SemaphorePermit::forget)
         });
-        wait_for("the waiter to queue", || sem.n_waiting() == 1);
+        eventually("the waiter to queue", || sem.n_waiting() == 1);
         assert!(sem.has_waiters());
         sem.release(1);
     });
@@ -503,7 +497,7 @@ fn fifo_big_request_is_served_before_later_small_ones() {
             order.lock().unwrap().push("big");
             p.forget();
         });
-        wait_for("the big request to queue", || sem.n_waiting() == 1);
+        eventually("the big request to queue", || sem.n_waiting() == 1);
         for i in 0..3 {
             s.spawn(move || {
                 sem.acquire().forget();
@@ -512,7 +506,7 @@ fn fifo_big_request_is_served_before_later_small_ones() {
                     .unwrap()
                     .push(["small0", "small1", "small2"][i]);
             });
-            wait_for("a small request to queue", || sem.n_waiting() == 2 + i);
+            eventually("a small request to queue", || sem.n_waiting() == 2 + i);
         }
         // Two permits: not enough for the head, and nobody may take them past it.
         sem.release(1);
@@ -526,12 +520,12 @@ fn fifo_big_request_is_served_before_later_small_ones() {
         assert!(order.lock().unwrap().is_empty());
         // The third permit serves the head.
         sem.release(1);
-        wait_for("the big request", || order.lock().unwrap().len() == 1);
+        eventually("the big request", || order.lock().unwrap().len() == 1);
         assert_eq!(sem.n_waiting(), 3);
         // Then the small ones, in arrival order.
         for i in 0..3 {
             sem.release(1);
-            wait_for("the next small request", || {
+            eventually("the next small request", || {
                 order.lock().unwrap().len() == 2 + i
             });
         }
@@ -558,10 +552,10 @@ fn one_release_serves_several_waiters() {
                 sem.acquire_many(want).unwrap().forget();
                 through.fetch_add(1, Ordering::SeqCst);
             });
-            wait_for("the waiter to queue", || sem.n_waiting() == i + 1);
+            eventually("the waiter to queue", || sem.n_waiting() == i + 1);
         }
         sem.release(5); // 1 + 2 + 1 served, 1 left: not enough for the 3
-        wait_for("three served", || through.load(Ordering::SeqCst) == 3);
+        eventually("three served", || through.load(Ordering::SeqCst) == 3);
         assert_eq!(sem.available_permits(), 1);
         assert_eq!(sem.n_waiting(), 1);
         sem.release(2);
@@ -612,14 +606,14 @@ fn timed_out_head_redistributes() {
                     .unwrap()
                     .is_some()
             });
-            wait_for("the head", || sem.n_waiting() == 1);
+            eventually("the head", || sem.n_waiting() == 1);
             let behind = s.spawn(|| {
                 sem.acquire_many_timeout(2, Duration::from_secs(20))
                     .unwrap()
                     .map(SemaphorePermit::forget)
                     .is_some()
             });
-            wait_for("the second waiter", || {
+            eventually("the second waiter", || {
                 sem.n_waiting() == 2 || head.is_finished()
             });
             let exercised = !head.is_finished();

@@ -11,19 +11,13 @@ use std::time::{Duration, Instant};
 
 use tandem::thread::{self, Builder, JoinTimeoutError, Local};
 
+mod common;
+use common::eventually;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Polls `condition` until it holds; fails the test after a generous deadline.
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::yield_now();
-    }
 }
 
 fn default_number(name: &str) -> u64 {
@@ -188,7 +182,7 @@ fn is_alive_and_active_count_follow_the_thread() {
     assert!(handles.iter().all(|h| h.is_alive() && !h.is_finished()));
 
     senders[0].send(()).unwrap();
-    wait_until("thread 0 finishes", || handles[0].is_finished());
+    eventually("thread 0 finishes", || handles[0].is_finished());
     assert!(!handles[0].is_alive());
     assert!(handles[1].is_alive() && handles[2].is_alive());
     assert_eq!(thread::active_count(), base + 2);
