@@ -77,34 +77,30 @@ pub(crate) struct BenchArgs {
     list: bool,
 }
 
+/// One benchmark file's two exports: its benchmarks and its `size_of` rows.
+type Module = (fn() -> Vec<Bench>, fn() -> Vec<(&'static str, usize)>);
+
+/// Every benchmark file, in the order they run (one list, so a new file is registered once).
+const MODULES: [Module; 9] = [
+    (lock::benches, lock::sizes),
+    (rlock::benches, rlock::sizes),
+    (semaphore::benches, semaphore::sizes),
+    (event::benches, event::sizes),
+    (condition::benches, condition::sizes),
+    (barrier::benches, barrier::sizes),
+    (queue::benches, queue::sizes),
+    (executor::benches, executor::sizes),
+    (diagnostics::benches, diagnostics::sizes),
+];
+
 /// Every benchmark, in the order they are run.
 fn all_benches() -> Vec<Bench> {
-    let mut all = Vec::new();
-    all.extend(lock::benches());
-    all.extend(rlock::benches());
-    all.extend(semaphore::benches());
-    all.extend(event::benches());
-    all.extend(condition::benches());
-    all.extend(barrier::benches());
-    all.extend(queue::benches());
-    all.extend(executor::benches());
-    all.extend(diagnostics::benches());
-    all
+    MODULES.iter().flat_map(|(benches, _)| benches()).collect()
 }
 
 /// `size_of` every primitive.
 fn all_sizes() -> Vec<(&'static str, usize)> {
-    let mut all = Vec::new();
-    all.extend(lock::sizes());
-    all.extend(rlock::sizes());
-    all.extend(semaphore::sizes());
-    all.extend(event::sizes());
-    all.extend(condition::sizes());
-    all.extend(barrier::sizes());
-    all.extend(queue::sizes());
-    all.extend(executor::sizes());
-    all.extend(diagnostics::sizes());
-    all
+    MODULES.iter().flat_map(|(_, sizes)| sizes()).collect()
 }
 
 /// How long and how often to run.
@@ -357,6 +353,14 @@ fn tandem_median(outcomes: &[(&'static str, Outcome)]) -> Option<f64> {
     })
 }
 
+/// tandem's median ÷ this impl's, as printed in the last column (empty for tandem itself).
+fn ratio(tandem: Option<f64>, name: &str, f: &Figures) -> String {
+    match tandem {
+        Some(t) if name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
+        _ => String::new(),
+    }
+}
+
 /// One benchmark's figures as a Markdown table, as BENCHMARKS.md records them.
 fn print_markdown(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
     outln!("\n### `{}` — {}\n", bench.name, bench.about);
@@ -366,10 +370,7 @@ fn print_markdown(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
     for (name, outcome) in outcomes {
         match outcome {
             Outcome::Measured(f) => {
-                let ratio = match tandem {
-                    Some(t) if *name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
-                    _ => String::new(),
-                };
+                let ratio = ratio(tandem, name, f);
                 outln!(
                     "| {name} | {} | {}–{} | {ratio} |",
                     fmt_ns(f.ns_per_op),
@@ -395,10 +396,7 @@ fn print_table(bench: &Bench, outcomes: &[(&'static str, Outcome)]) {
     for (name, outcome) in outcomes {
         match outcome {
             Outcome::Measured(f) => {
-                let ratio = match tandem {
-                    Some(t) if *name != "tandem" => format!("{:.2}×", t / f.ns_per_op),
-                    _ => String::new(),
-                };
+                let ratio = ratio(tandem, name, f);
                 outln!(
                     "  {:<12} {:>12} {:>22} {:>16}",
                     name,
