@@ -2,11 +2,11 @@
 //! (the seeds' `event.wait()` / `event.set()`), including the `set` + immediate `clear` case.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tandem::sync::Event;
 
-use super::{Report, Scenario};
+use super::{eventually, Report, Scenario};
 
 const WORKERS: usize = 4;
 
@@ -17,18 +17,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         seed: "002 (Event), 004 (Event)",
         run: start_line,
     }]
-}
-
-/// Polls `cond` (a handshake, not a sleep) until it holds or 10 s pass; whether it held.
-fn eventually(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-    true
 }
 
 /// `WORKERS` threads wait on `event`; once all are blocked, `fire` runs. Returns whether all

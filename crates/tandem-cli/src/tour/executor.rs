@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tandem::executor::{as_completed, TaskError, ThreadPoolExecutor};
 
-use super::{Report, Scenario};
+use super::{eventually, Report, Scenario};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     vec![
@@ -459,10 +459,8 @@ fn monitor(r: &mut Report) {
             .expect("the pool is open")
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pool.stats().tasks_running < 3 && Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    // Three workers pick up a task each (if not within 10 s, the check below says so).
+    eventually(|| pool.stats().tasks_running >= 3);
     let busy = pool.stats();
     r.say(format!(
         "9 tasks submitted, each waiting for a signal: {}",

@@ -33,7 +33,7 @@ mod thread;
 
 use crate::out::outln;
 use std::fmt::{Debug, Display};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
@@ -45,6 +45,18 @@ pub(crate) struct TourArgs {
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
+}
+
+/// Polls `cond` (a handshake, not a sleep) until it holds or 10 s pass; whether it held.
+pub(crate) fn eventually(cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
 }
 
 /// One scenario from the seeds.

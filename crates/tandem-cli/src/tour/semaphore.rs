@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tandem::sync::{BoundedSemaphore, Event, Lock, Semaphore};
 
-use super::{Report, Scenario};
+use super::{eventually, Report, Scenario};
 
 const CONNECTIONS: usize = 3;
 const WORKERS: usize = 5;
@@ -18,18 +18,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         seed: "000 (Semaphore), 002 (Semaphore), 003 (Semaphores for Threads), 004 (Semaphore)",
         run: pool,
     }]
-}
-
-/// Polls `cond` (a handshake, not a sleep) until it holds or 10 s pass; whether it held.
-fn eventually(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-    true
 }
 
 fn pool(r: &mut Report) {
