@@ -39,6 +39,9 @@
 //! - [`executor`]: `ThreadPoolExecutor` and its `Task` futures (`concurrent.futures`):
 //!   `submit`, `map`, `wait`, `as_completed`, cancellation, callbacks, scoped tasks; every
 //!   `Task` is also a `std::future::Future`.
+//! - [`process`] (Linux): `multiprocessing` — child processes that run Rust functions
+//!   (`Process`, reaped at once, dying with their parent), typed `Pipe`s, and `Value` /
+//!   `Array` in shared memory. Cross-process locks, queues and pools are being built on it.
 //! - an internal wait layer: the one place where any tandem call blocks.
 //! - [`diagnostics`] (feature `diagnostics`): a deadlock detector and watchdog that name the
 //!   threads, locks and source lines involved, a lock-order checker, contention statistics
@@ -57,6 +60,9 @@ pub(crate) mod wait;
 pub mod diagnostics;
 pub mod error;
 pub mod executor;
+#[cfg(all(target_os = "linux", not(tandem_loom)))]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+pub mod process;
 pub mod queue;
 pub mod sync;
 pub mod thread;

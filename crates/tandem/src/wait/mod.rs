@@ -11,7 +11,8 @@
 //! - under `--cfg tandem_loom`, a small table on loom's `Mutex`/`Condvar` with the same
 //!   contract, because loom cannot see futexes (see `loom_backend.rs`).
 //!
-//! The process half (PROCESSES.md) adds a second, shared-memory futex backend beside these.
+//! Between processes, a second backend (`futex.rs`): shared futex words in shared memory,
+//! waited on with the same [`Deadline`]. Every cross-process blocking call goes through it.
 //!
 //! With the `diagnostics` feature, [`park`] also records each wait (who waits on what, since
 //! when) for the deadlock detector and the thread dump; see `crate::diagnostics`. Without it,
@@ -24,6 +25,8 @@
 //! owns, so primitives never see each other's waiters.
 
 mod deadline;
+#[cfg(all(target_os = "linux", not(tandem_loom)))]
+pub(crate) mod futex;
 
 pub(crate) use deadline::Deadline;
 

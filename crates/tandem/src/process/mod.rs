@@ -1,0 +1,64 @@
+//! Python's `multiprocessing`: child processes that run Rust functions, pipes between them,
+//! and plain data in shared memory. Linux only (pidfds, `memfd`, shared futexes).
+//!
+//! - [`Process`] (`spawn.rs`): start a child that runs `fn(A) -> R`, join it for the `R`;
+//!   [`init`] / [`child_entry!`](crate::child_entry) is the child's way in. A supervisor
+//!   thread (`supervisor.rs`) starts and reaps every child: no zombies, no `SIGCHLD`
+//!   handler, children die with their parent unless asked not to.
+//! - [`Pipe`] and [`Connection`] (`pipe.rs`): typed messages over a Unix socket
+//!   (`frame.rs` frames them; `codec.rs` encodes them with serde + postcard and carries the
+//!   file descriptors of handles inside them).
+//! - [`Value`], [`Array`], [`RawValue`], [`RawArray`] (`value.rs`): plain data in an
+//!   anonymous, sealed shared memory segment (`shm.rs`), with a cross-process lock
+//!   (`raw_mutex.rs`) or atomic access. Their waits go through the wait layer's futex
+//!   backend.
+//!
+//! Every handle — a `Connection`, a `Value`, … — can be passed to a child in its arguments
+//! or sent over a `Connection`, as in Python.
+//!
+//! # Examples
+//! Seed 000's example: a sender and a receiver process joined by a pipe.
+//! ```
+//! tandem::process::init(); // first in main: a child runs its function here and exits
+//! use tandem::process::{Connection, Pipe, Process};
+//!
+//! fn sender(conn: Connection<String>) {
+//!     conn.send(&"Hello from sender!".to_string()).unwrap();
+//! }
+//!
+//! fn receiver(conn: Connection<String>) -> String {
+//!     conn.recv().unwrap()
+//! }
+//!
+//! let (a, b) = Pipe::new()?;
+//! let tx = Process::spawn(sender, a)?;
+//! let rx = Process::spawn(receiver, b)?;
+//! tx.join()?;
+//! assert_eq!(rx.join()?, "Hello from sender!");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Set-up
+//! A child is this program started again; it must reach [`init`] before doing anything
+//! else. In a binary, call `tandem::process::init()` first in `main` (Python's
+//! `if __name__ == "__main__":`). In an integration test file, put
+//! `tandem::child_entry!();` at the top; in a doc test, call `init()` first.
+
+mod codec;
+mod frame;
+mod pipe;
+mod raw_mutex;
+mod shm;
+mod spawn;
+mod supervisor;
+mod value;
+
+pub use pipe::{Connection, ConnectionError, Pipe};
+pub use spawn::{
+    active_children, cpu_count, current_process, init, parent_process, Builder, Process,
+    ProcessError, ProcessInfo, SpawnError,
+};
+pub use value::{Array, ArrayGuard, AtomicRepr, RawArray, RawValue, Value, ValueGuard};
+
+#[cfg(test)]
+crate::child_entry!();

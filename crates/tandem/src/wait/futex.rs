@@ -1,0 +1,90 @@
+//! The wait layer's second backend: futex words in shared memory, for waits between
+//! processes (PROCESSES.md, "The wait layer across processes").
+//!
+//! A cross-process primitive keeps all of its state in 32-bit words of a shared mapping and
+//! blocks with "sleep while this word equals X, until this deadline" ([`wait`]) and "wake n
+//! sleepers on this word" ([`wake`]). The futexes are *shared* (no `FUTEX_PRIVATE_FLAG`): the
+//! kernel keys them by the physical page, so a wake in one process reaches a sleeper in
+//! another. `EINTR` and spurious returns are absorbed here, against the caller's one
+//! [`Deadline`]; diagnostics record the wait here, once, for every process primitive.
+
+use super::Deadline;
+use rustix::io::Errno;
+use rustix::thread::futex;
+use std::sync::atomic::AtomicU32;
+
+/// Sleeps while `*word == expected`, until woken or `deadline` passes; whether the deadline
+/// had *not* passed when it returned.
+///
+/// Returns `true` on a wake, on a value that no longer matched, and on a signal: the caller
+/// re-checks its own condition and calls again with the same deadline (a spurious return is
+/// indistinguishable from a wake, as with every futex protocol). Returns `false` only once
+/// the deadline has passed.
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> bool {
+    let timeout = match deadline.remaining() {
+        None => None,
+        Some(left) if left.is_zero() => return false,
+        Some(left) => Some(rustix::time::Timespec {
+            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: left.subsec_nanos().into(),
+        }),
+    };
+    #[cfg(feature = "diagnostics")]
+    let scope = {
+        let scope = crate::diagnostics::ParkScope::begin(super::key_of(word), deadline.instant());
+        scope.arm();
+        scope
+    };
+    let result = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
+    #[cfg(feature = "diagnostics")]
+    drop(scope);
+    match result {
+        Err(Errno::TIMEDOUT) => !deadline.has_passed(),
+        // Woken, the word already differed (EAGAIN), or a signal (EINTR): the caller
+        // re-checks. No other error is possible for a valid, aligned word.
+        _ => true,
+    }
+}
+
+/// Wakes up to `n` processes or threads sleeping on `word`; how many were woken.
+pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
+    futex::wake(word, futex::Flags::empty(), n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_changed_word_returns_at_once() {
+        let word = AtomicU32::new(1);
+        assert!(wait(&word, 0, Deadline::NEVER));
+    }
+
+    #[test]
+    fn a_passed_deadline_times_out() {
+        let word = AtomicU32::new(0);
+        assert!(!wait(&word, 0, Deadline::after(Duration::ZERO)));
+        let d = Deadline::after(Duration::from_millis(20));
+        while wait(&word, 0, d) {}
+        assert!(d.has_passed());
+    }
+
+    #[test]
+    fn wake_reaches_a_sleeper() {
+        let word = Arc::new(AtomicU32::new(0));
+        let w = Arc::clone(&word);
+        let t = std::thread::spawn(move || {
+            while w.load(Ordering::SeqCst) == 0 {
+                wait(&w, 0, Deadline::NEVER);
+            }
+        });
+        word.store(1, Ordering::SeqCst);
+        wake(&word, u32::MAX);
+        t.join().unwrap();
+        assert_eq!(wake(&word, 1), 0);
+    }
+}
