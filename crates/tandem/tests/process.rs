@@ -73,7 +73,9 @@ fn fill(array: Array<f64>) {
 /// Receives a connection over a connection, and answers on it.
 fn relay(conn: Connection<Connection<String>>) {
     let inner = conn.recv().unwrap();
-    inner.send(&"through a passed connection".to_string()).unwrap();
+    inner
+        .send(&"through a passed connection".to_string())
+        .unwrap();
 }
 
 /// Sends a stream of messages until killed.
@@ -90,7 +92,10 @@ fn flood(conn: Connection<Vec<u8>>) {
 fn spawn_grandchild(args: (Connection<u32>, bool)) {
     let (conn, daemon) = args;
     let (a, b) = Pipe::new().unwrap();
-    let child = Process::builder().daemon(daemon).spawn(ready_then_block, b).unwrap();
+    let child = Process::builder()
+        .daemon(daemon)
+        .spawn(ready_then_block, b)
+        .unwrap();
     assert_eq!(a.recv().unwrap(), "ready");
     conn.send(&child.pid()).unwrap();
     // Block until the parent is done with us (it kills us, or closes the connection).
@@ -110,7 +115,11 @@ fn pid_alive(pid: u32) -> bool {
     match rustix_pidfd(pid) {
         None => false,
         Some(fd) => {
-            let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+            let mut p = [libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
             // SAFETY: one valid pollfd; zero timeout.
             let n = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
             // SAFETY: we own fd.
@@ -145,7 +154,13 @@ fn a_capture_free_closure_is_a_function() {
 fn a_panic_reaches_the_parent_with_its_message_and_exitcode_1() {
     let mut child = Process::spawn(panics, "boom in the child".to_string()).unwrap();
     let err = child.join_timeout(LONG).unwrap_err();
-    assert_eq!(err, ProcessError::Panicked { pid: child.pid(), message: "boom in the child".into() });
+    assert_eq!(
+        err,
+        ProcessError::Panicked {
+            pid: child.pid(),
+            message: "boom in the child".into()
+        }
+    );
     assert!(err.to_string().contains("boom in the child"));
     assert_eq!(child.exitcode(), Some(1));
     assert_eq!(err.exitcode(), Some(1));
@@ -155,11 +170,17 @@ fn a_panic_reaches_the_parent_with_its_message_and_exitcode_1() {
 fn exit_inside_the_function_is_its_exit_code() {
     let mut child = Process::spawn(exits, 3).unwrap();
     let err = child.join_timeout(LONG).unwrap_err();
-    assert!(matches!(err, ProcessError::Exited { code: 3, .. }), "{err:?}");
+    assert!(
+        matches!(err, ProcessError::Exited { code: 3, .. }),
+        "{err:?}"
+    );
     assert_eq!(child.exitcode(), Some(3));
     assert!(err.to_string().contains("code 3"));
     let child = Process::spawn(exits, 0).unwrap();
-    assert!(matches!(child.join(), Err(ProcessError::Exited { code: 0, .. })));
+    assert!(matches!(
+        child.join(),
+        Err(ProcessError::Exited { code: 0, .. })
+    ));
 }
 
 #[test]
@@ -180,14 +201,23 @@ fn terminate_and_kill_give_negative_exitcodes() {
             child.kill().unwrap();
         }
         let err = child.join_timeout(LONG).unwrap_err();
-        assert_eq!(err, ProcessError::Signaled { pid: child.pid(), signal });
+        assert_eq!(
+            err,
+            ProcessError::Signaled {
+                pid: child.pid(),
+                signal
+            }
+        );
         assert_eq!(child.exitcode(), Some(-signal));
         assert!(!child.is_alive());
         // Signalling an ended child is not an error (Python: no-op).
         child.kill().unwrap();
         child.terminate().unwrap();
         // The result was taken: a second join says so.
-        assert!(matches!(child.join_timeout(LONG), Err(ProcessError::AlreadyJoined { .. })));
+        assert!(matches!(
+            child.join_timeout(LONG),
+            Err(ProcessError::AlreadyJoined { .. })
+        ));
     }
 }
 
@@ -195,25 +225,41 @@ fn terminate_and_kill_give_negative_exitcodes() {
 fn join_timeout_then_join_again_and_zero_and_huge_timeouts() {
     let mut child = Process::spawn(square, 3).unwrap();
     assert_eq!(child.join_timeout(Duration::MAX).unwrap(), 9);
-    assert!(matches!(child.join(), Err(ProcessError::AlreadyJoined { .. })));
+    assert!(matches!(
+        child.join(),
+        Err(ProcessError::AlreadyJoined { .. })
+    ));
     let (a, b) = Pipe::new().unwrap();
     let mut child = Process::spawn(ready_then_block, b).unwrap();
     assert_eq!(a.recv().unwrap(), "ready");
     let start = Instant::now();
-    assert!(child.join_timeout(Duration::ZERO).unwrap_err().to_string().contains("still running"));
+    assert!(child
+        .join_timeout(Duration::ZERO)
+        .unwrap_err()
+        .to_string()
+        .contains("still running"));
     assert!(start.elapsed() < LONG);
     child.kill().unwrap();
-    assert!(matches!(child.join(), Err(ProcessError::Signaled { signal: 9, .. })));
+    assert!(matches!(
+        child.join(),
+        Err(ProcessError::Signaled { signal: 9, .. })
+    ));
 }
 
 #[test]
 fn names_pids_and_the_parent_as_the_child_sees_them() {
-    let child = Process::builder().name("worker-7").spawn(whoami, ()).unwrap();
+    let child = Process::builder()
+        .name("worker-7")
+        .spawn(whoami, ())
+        .unwrap();
     assert_eq!(child.name(), "worker-7");
     let pid = child.pid();
     let (seen_pid, name, daemon, parent) = child.join().unwrap();
     assert_eq!((seen_pid, name.as_str(), daemon), (pid, "worker-7", false));
-    assert_eq!(parent, Some((std::process::id(), "MainProcess".to_string())));
+    assert_eq!(
+        parent,
+        Some((std::process::id(), "MainProcess".to_string()))
+    );
     assert_eq!(current_process().name, "MainProcess");
     assert!(parent_process().is_none());
 
@@ -228,9 +274,14 @@ fn names_pids_and_the_parent_as_the_child_sees_them() {
 #[test]
 fn active_children_lists_running_children_only() {
     let (a, b) = Pipe::new().unwrap();
-    let child = Process::builder().name("listed").spawn(ready_then_block, b).unwrap();
+    let child = Process::builder()
+        .name("listed")
+        .spawn(ready_then_block, b)
+        .unwrap();
     assert_eq!(a.recv().unwrap(), "ready");
-    assert!(active_children().iter().any(|c| c.pid == child.pid() && c.name == "listed"));
+    assert!(active_children()
+        .iter()
+        .any(|c| c.pid == child.pid() && c.name == "listed"));
     child.kill().unwrap();
     let pid = child.pid();
     assert!(child.join().is_err());
@@ -245,19 +296,26 @@ fn a_child_whose_parent_is_killed_does_not_linger() {
     assert!(pid_alive(grandchild));
     parent.kill().unwrap();
     assert!(parent.join().is_err());
-    common::eventually("the grandchild dies with its parent", || !pid_alive(grandchild));
+    common::eventually("the grandchild dies with its parent", || {
+        !pid_alive(grandchild)
+    });
 }
 
 #[test]
 fn daemon_children_are_terminated_when_their_parent_exits() {
     let (a, b) = Pipe::new().unwrap();
-    let parent = Process::builder().outlive_parent(true).spawn(spawn_grandchild, (b, true)).unwrap();
+    let parent = Process::builder()
+        .outlive_parent(true)
+        .spawn(spawn_grandchild, (b, true))
+        .unwrap();
     let grandchild = a.recv_timeout(LONG).unwrap();
     assert!(pid_alive(grandchild));
     // Closing our end lets the middle process return; at its exit it terminates the daemon.
     drop(a);
     parent.join().unwrap();
-    common::eventually("the daemon grandchild is terminated", || !pid_alive(grandchild));
+    common::eventually("the daemon grandchild is terminated", || {
+        !pid_alive(grandchild)
+    });
 }
 
 #[test]
@@ -276,16 +334,25 @@ fn bad_input_gives_typed_errors() {
     fn takes(_: Unserializable) {}
     let err = Process::spawn(takes, Unserializable).unwrap_err();
     assert!(matches!(err, SpawnError::Encode(_)), "{err:?}");
-    assert!(err.to_string().contains("Serialize implementation"), "{err}");
+    assert!(
+        err.to_string().contains("Serialize implementation"),
+        "{err}"
+    );
 
     // A child that tries to spawn while its own start was never initialized.
-    assert!(Process::spawn(nested_spawn_without_init, ()).unwrap().join().unwrap());
+    assert!(Process::spawn(nested_spawn_without_init, ())
+        .unwrap()
+        .join()
+        .unwrap());
 }
 
 #[test]
 fn a_binary_that_never_calls_init_fails_at_join_not_silently() {
     // `sh` stands in for a program whose main forgot init(): it gets our flag and fails.
-    let child = Process::builder().executable("/bin/sh").spawn(square, 2).unwrap();
+    let child = Process::builder()
+        .executable("/bin/sh")
+        .spawn(square, 2)
+        .unwrap();
     let err = child.join().unwrap_err();
     assert!(matches!(err, ProcessError::Exited { .. }), "{err:?}");
     assert!(err.to_string().contains("init()"), "{err}");
@@ -300,7 +367,10 @@ fn pipe_send_recv_poll_and_bytes_in_one_process() {
     a.send(&(1, "one".into())).unwrap();
     assert!(b.poll(Duration::ZERO).unwrap());
     assert_eq!(b.recv().unwrap(), (1, "one".into()));
-    assert!(b.recv_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
+    assert!(b
+        .recv_timeout(Duration::from_millis(10))
+        .unwrap_err()
+        .is_timeout());
     assert!(b.try_recv().unwrap_err().is_timeout());
     a.send_bytes(b"raw").unwrap();
     assert_eq!(b.recv_bytes().unwrap(), b"raw");
@@ -321,7 +391,10 @@ fn one_way_pipes_refuse_the_wrong_direction() {
     assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
     assert!(matches!(r.send(&1), Err(ConnectionError::NotWritable)));
     assert!(matches!(w.recv(), Err(ConnectionError::NotReadable)));
-    assert!(matches!(w.poll(Duration::ZERO), Err(ConnectionError::NotReadable)));
+    assert!(matches!(
+        w.poll(Duration::ZERO),
+        Err(ConnectionError::NotReadable)
+    ));
     w.send(&9).unwrap();
     assert_eq!(r.recv().unwrap(), 9);
 }
@@ -345,7 +418,10 @@ fn the_message_size_limit_is_enforced_at_both_ends() {
     a.set_max_message_size(100);
     assert_eq!(a.max_message_size(), 100);
     let err = a.send(&vec![0; 200]).unwrap_err();
-    assert!(matches!(err, ConnectionError::TooLarge { limit: 100, .. }), "{err:?}");
+    assert!(
+        matches!(err, ConnectionError::TooLarge { limit: 100, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("set_max_message_size"));
     b.set_max_message_size(100);
     a.set_max_message_size(1 << 20);
@@ -375,7 +451,10 @@ fn a_child_killed_mid_send_gives_disconnected_not_a_hang() {
     // Let it get going (it blocks on a full socket), then kill it mid-stream.
     assert_eq!(a.recv_timeout(LONG).unwrap().len(), 100_000);
     child.kill().unwrap();
-    assert!(matches!(child.join(), Err(ProcessError::Signaled { signal: 9, .. })));
+    assert!(matches!(
+        child.join(),
+        Err(ProcessError::Signaled { signal: 9, .. })
+    ));
     loop {
         match a.recv_timeout(LONG) {
             Ok(msg) => assert_eq!(msg.len(), 100_000, "no torn message is delivered"),
@@ -405,16 +484,18 @@ fn handles_refuse_foreign_serializers() {
 fn processes_have_their_own_memory_unless_it_is_shared() {
     // Seed 001: a counter incremented in children is not seen by the parent... unless shared.
     let counter = Value::new(0u64).unwrap();
-    let children: Vec<_> =
-        (0..3).map(|_| Process::spawn(add_locked, counter.clone()).unwrap()).collect();
+    let children: Vec<_> = (0..3)
+        .map(|_| Process::spawn(add_locked, counter.clone()).unwrap())
+        .collect();
     for c in children {
         c.join().unwrap();
     }
     assert_eq!(counter.get(), 6000);
 
     let atomic = RawValue::new(0u64).unwrap();
-    let children: Vec<_> =
-        (0..3).map(|_| Process::spawn(add_atomic, atomic.clone()).unwrap()).collect();
+    let children: Vec<_> = (0..3)
+        .map(|_| Process::spawn(add_atomic, atomic.clone()).unwrap())
+        .collect();
     for c in children {
         c.join().unwrap();
     }

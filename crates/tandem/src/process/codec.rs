@@ -93,7 +93,10 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 
 /// Decodes a `T` from all of `bytes`, with the descriptors that came with them. Descriptors
 /// no handle took are closed.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, CodecError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+) -> Result<T, CodecError> {
     let (value, rest) = decode_prefix(bytes, fds)?;
     if !rest.is_empty() {
         return Err(CodecError(format!(

@@ -100,7 +100,8 @@ impl Channel {
     }
 
     pub(crate) fn set_limit(&self, limit: usize) {
-        self.limit.store(limit.min(u32::MAX as usize), Ordering::Relaxed);
+        self.limit
+            .store(limit.min(u32::MAX as usize), Ordering::Relaxed);
     }
 
     /// Whether received bytes are waiting in the buffer (a handle carrying this socket to
@@ -132,8 +133,10 @@ impl Channel {
         if !fds.is_empty() {
             // SAFETY: the caller's handles own these descriptors and outlive this call (they
             // are borrowed from the value being sent).
-            let borrowed: Vec<BorrowedFd<'_>> =
-                fds.iter().map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }).collect();
+            let borrowed: Vec<BorrowedFd<'_>> = fds
+                .iter()
+                .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
+                .collect();
             let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
             let mut control = SendAncillaryBuffer::new(&mut space);
             if !control.push(SendAncillaryMessage::ScmRights(&borrowed)) {
@@ -187,7 +190,9 @@ impl Channel {
                 }
                 if available >= HEADER + len {
                     if rx.fds.len() < nfds {
-                        return Err(FrameError::Protocol("a frame arrived without its descriptors"));
+                        return Err(FrameError::Protocol(
+                            "a frame arrived without its descriptors",
+                        ));
                     }
                     let fds: Vec<OwnedFd> = rx.fds.drain(..nfds).collect();
                     let start = rx.head + HEADER;
@@ -233,15 +238,13 @@ impl Channel {
 }
 
 /// Waits until `fd` reports one of `events` (or hang-up/error), until `deadline`.
-pub(crate) fn wait_fd(fd: BorrowedFd<'_>, events: PollFlags, deadline: Deadline) -> Result<bool, FrameError> {
+pub(crate) fn wait_fd(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    deadline: Deadline,
+) -> Result<bool, FrameError> {
     loop {
-        let timeout = match deadline.remaining() {
-            None => None,
-            Some(left) => Some(rustix::time::Timespec {
-                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
-                tv_nsec: left.subsec_nanos().into(),
-            }),
-        };
+        let timeout = deadline.remaining_timespec();
         let mut fds = [PollFd::from_borrowed_fd(fd, events)];
         match poll(&mut fds, timeout.as_ref()) {
             Ok(0) => {
@@ -340,7 +343,9 @@ mod tests {
             a.send(&mut frame(p), &[]).unwrap();
         }
         for p in [&b"one"[..], b"", b"three"] {
-            let got = b.recv_with(Deadline::NEVER, false, |bytes, _| bytes.to_vec()).unwrap();
+            let got = b
+                .recv_with(Deadline::NEVER, false, |bytes, _| bytes.to_vec())
+                .unwrap();
             assert_eq!(got, p);
         }
         assert!(matches!(
@@ -354,7 +359,9 @@ mod tests {
         let (a, b) = pair();
         let big: Vec<u8> = (0..3 * READ_CHUNK + 17).map(|i| i as u8).collect();
         let sender = std::thread::spawn(move || a.send(&mut frame(&big), &[]).map(|_| big));
-        let got = b.recv_with(Deadline::NEVER, false, |bytes, _| bytes.to_vec()).unwrap();
+        let got = b
+            .recv_with(Deadline::NEVER, false, |bytes, _| bytes.to_vec())
+            .unwrap();
         assert_eq!(got, sender.join().unwrap().unwrap());
     }
 
@@ -374,7 +381,9 @@ mod tests {
             b.recv_with(Deadline::NEVER, false, |_, _| ()),
             Err(FrameError::TooLarge { len: 5, limit: 4 })
         ));
-        let got = b.recv_with(Deadline::NEVER, false, |bytes, _| bytes.to_vec()).unwrap();
+        let got = b
+            .recv_with(Deadline::NEVER, false, |bytes, _| bytes.to_vec())
+            .unwrap();
         assert_eq!(got, b"ok");
     }
 
@@ -382,7 +391,10 @@ mod tests {
     fn end_of_stream_and_timeouts() {
         let (a, b) = pair();
         let d = Deadline::after(std::time::Duration::from_millis(10));
-        assert!(matches!(b.recv_with(d, false, |_, _| ()), Err(FrameError::Timeout)));
+        assert!(matches!(
+            b.recv_with(d, false, |_, _| ()),
+            Err(FrameError::Timeout)
+        ));
         assert!(!b.poll(Deadline::after(std::time::Duration::ZERO)).unwrap());
         drop(a);
         assert!(b.poll(Deadline::NEVER).unwrap());
@@ -392,7 +404,10 @@ mod tests {
         ));
         let (a, b) = pair();
         drop(b);
-        assert!(matches!(a.send(&mut frame(b"x"), &[]), Err(FrameError::Disconnected)));
+        assert!(matches!(
+            a.send(&mut frame(b"x"), &[]),
+            Err(FrameError::Disconnected)
+        ));
     }
 
     #[test]
@@ -400,9 +415,15 @@ mod tests {
         let (a, b) = pair();
         let (x, y) = pair();
         a.send(&mut frame(b"plain"), &[]).unwrap();
-        a.send(&mut frame(b"with"), &[std::os::fd::AsRawFd::as_raw_fd(&y.fd)]).unwrap();
+        a.send(
+            &mut frame(b"with"),
+            &[std::os::fd::AsRawFd::as_raw_fd(&y.fd)],
+        )
+        .unwrap();
         drop(y);
-        let n = b.recv_with(Deadline::NEVER, false, |_, fds| fds.len()).unwrap();
+        let n = b
+            .recv_with(Deadline::NEVER, false, |_, fds| fds.len())
+            .unwrap();
         assert_eq!(n, 0);
         let y2 = b
             .recv_with(Deadline::NEVER, false, |bytes, mut fds| {
@@ -411,7 +432,9 @@ mod tests {
             })
             .unwrap();
         x.send(&mut frame(b"through"), &[]).unwrap();
-        let got = y2.recv_with(Deadline::NEVER, false, |b, _| b.to_vec()).unwrap();
+        let got = y2
+            .recv_with(Deadline::NEVER, false, |b, _| b.to_vec())
+            .unwrap();
         assert_eq!(got, b"through");
     }
 }

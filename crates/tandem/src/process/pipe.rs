@@ -44,17 +44,33 @@ impl Pipe {
     /// A duplex pair: each end sends and receives (Python's `Pipe()`).
     #[allow(clippy::new_ret_no_self)]
     pub fn new<T>() -> io::Result<(Connection<T>, Connection<T>)> {
-        let (a, b) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-        Ok((Connection::from_fd(a, true, true), Connection::from_fd(b, true, true)))
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        Ok((
+            Connection::from_fd(a, true, true),
+            Connection::from_fd(b, true, true),
+        ))
     }
 
     /// A one-way pair `(receiver, sender)`: the first end only receives, the second only
     /// sends (Python's `Pipe(duplex=False)`, same order).
     pub fn one_way<T>() -> io::Result<(Connection<T>, Connection<T>)> {
-        let (r, w) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+        let (r, w) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
         rustix::net::shutdown(&r, Shutdown::Write)?;
         rustix::net::shutdown(&w, Shutdown::Read)?;
-        Ok((Connection::from_fd(r, true, false), Connection::from_fd(w, false, true)))
+        Ok((
+            Connection::from_fd(r, true, false),
+            Connection::from_fd(w, false, true),
+        ))
     }
 }
 
@@ -90,7 +106,12 @@ pub struct Connection<T> {
 
 impl<T> Connection<T> {
     fn from_fd(fd: std::os::fd::OwnedFd, readable: bool, writable: bool) -> Self {
-        Connection { channel: Channel::new(fd), readable, writable, _type: PhantomData }
+        Connection {
+            channel: Channel::new(fd),
+            readable,
+            writable,
+            _type: PhantomData,
+        }
     }
 
     /// Whether this end may receive (Python's `readable`).
@@ -120,7 +141,9 @@ impl<T> Connection<T> {
     /// "something": the next `recv` reports [`ConnectionError::Disconnected`].
     pub fn poll(&self, timeout: Duration) -> Result<bool, ConnectionError> {
         self.check(self.readable, ConnectionError::NotReadable)?;
-        self.channel.poll(Deadline::after(timeout)).map_err(ConnectionError::from)
+        self.channel
+            .poll(Deadline::after(timeout))
+            .map_err(ConnectionError::from)
     }
 
     /// Sends raw bytes as one message (Python's `send_bytes`).
@@ -128,7 +151,9 @@ impl<T> Connection<T> {
         self.check(self.writable, ConnectionError::NotWritable)?;
         let mut frame = Channel::frame_buffer();
         frame.extend_from_slice(bytes);
-        self.channel.send(&mut frame, &[]).map_err(ConnectionError::from)
+        self.channel
+            .send(&mut frame, &[])
+            .map_err(ConnectionError::from)
     }
 
     /// Receives one message as raw bytes (Python's `recv_bytes`).
@@ -170,7 +195,9 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         self.check(self.writable, ConnectionError::NotWritable)?;
         let (mut frame, fds) = codec::encode_into(value, Channel::frame_buffer())
             .map_err(|e| ConnectionError::Encode(e.0))?;
-        self.channel.send(&mut frame, &fds).map_err(ConnectionError::from)
+        self.channel
+            .send(&mut frame, &fds)
+            .map_err(ConnectionError::from)
     }
 
     /// Receives the next value, waiting as long as it takes (Python's `recv()`).
@@ -198,7 +225,10 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     fn recv_deadline(&self, deadline: Deadline) -> Result<T, ConnectionError> {
         self.check(self.readable, ConnectionError::NotReadable)?;
         let nonblocking = deadline.has_passed();
-        match self.channel.recv_with(deadline, nonblocking, codec::decode::<T>) {
+        match self
+            .channel
+            .recv_with(deadline, nonblocking, codec::decode::<T>)
+        {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(ConnectionError::Decode(e.0)),
             Err(FrameError::WouldBlock) => Err(ConnectionError::Timeout),
@@ -226,7 +256,13 @@ impl<T> Serialize for Connection<T> {
                  Connection to another process",
             ));
         }
-        (Fd(self), self.readable, self.writable, self.channel.limit() as u64).serialize(s)
+        (
+            Fd(self),
+            self.readable,
+            self.writable,
+            self.channel.limit() as u64,
+        )
+            .serialize(s)
     }
 }
 
@@ -302,7 +338,9 @@ impl From<FrameError> for ConnectionError {
             FrameError::Disconnected => ConnectionError::Disconnected,
             FrameError::Timeout | FrameError::WouldBlock => ConnectionError::Timeout,
             FrameError::TooLarge { len, limit } => ConnectionError::TooLarge { len, limit },
-            FrameError::Protocol(what) => ConnectionError::Io(io::Error::new(io::ErrorKind::InvalidData, what)),
+            FrameError::Protocol(what) => {
+                ConnectionError::Io(io::Error::new(io::ErrorKind::InvalidData, what))
+            }
             FrameError::Io(e) => ConnectionError::Io(e),
         }
     }

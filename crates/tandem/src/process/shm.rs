@@ -84,11 +84,18 @@ unsafe impl Sync for Segment {}
 
 impl Segment {
     /// A new zero-filled segment for `len` elements in `payload` bytes.
-    pub(crate) fn create(kind: Kind, type_tag: u64, len: usize, payload: usize) -> io::Result<Segment> {
+    pub(crate) fn create(
+        kind: Kind,
+        type_tag: u64,
+        len: usize,
+        payload: usize,
+    ) -> io::Result<Segment> {
         let size = PAYLOAD_OFFSET
             .checked_add(payload)
             .filter(|&s| s <= isize::MAX as usize)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "shared object too large"))?;
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "shared object too large")
+            })?;
         let fd = memfd_create("tandem", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
         ftruncate(&fd, size as u64)?;
         fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
@@ -112,12 +119,15 @@ impl Segment {
     /// Maps a segment received from another process, checking that it holds a `kind` of
     /// `type_tag` elements laid out as this build lays them out; its element count.
     pub(crate) fn open(fd: OwnedFd, kind: Kind, type_tag: u64) -> Result<(Segment, usize), String> {
-        let size = fstat(&fd).map_err(|e| format!("cannot inspect the shared segment: {e}"))?.st_size;
+        let size = fstat(&fd)
+            .map_err(|e| format!("cannot inspect the shared segment: {e}"))?
+            .st_size;
         let size = usize::try_from(size).unwrap_or(0);
         if size < PAYLOAD_OFFSET {
             return Err("the descriptor is not a tandem shared segment (too small)".into());
         }
-        let segment = Segment::map(fd, size).map_err(|e| format!("cannot map the shared segment: {e}"))?;
+        let segment =
+            Segment::map(fd, size).map_err(|e| format!("cannot map the shared segment: {e}"))?;
         // SAFETY: the mapping holds at least a header; the header is written once, before the
         // segment was shared, and never again.
         let h = unsafe { &*segment.base.as_ptr().cast::<Header>() };
@@ -157,7 +167,8 @@ impl Segment {
                 0,
             )?
         };
-        let base = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        let base =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Segment { base, size, fd })
     }
 
@@ -209,20 +220,30 @@ mod tests {
     #[test]
     fn mismatches_are_refused() {
         let s = Segment::create(Kind::Value, type_tag::<u64>(), 1, 8).unwrap();
-        let err = Segment::open(reopen(&s), Kind::Array, type_tag::<u64>()).err().unwrap();
+        let err = Segment::open(reopen(&s), Kind::Array, type_tag::<u64>())
+            .err()
+            .unwrap();
         assert!(err.contains("different object"), "{err}");
-        let err = Segment::open(reopen(&s), Kind::Value, type_tag::<i64>()).err().unwrap();
+        let err = Segment::open(reopen(&s), Kind::Value, type_tag::<i64>())
+            .err()
+            .unwrap();
         assert!(err.contains("element type"), "{err}");
         // SAFETY: the header is ours to corrupt in this test; nobody else reads it.
         unsafe { (*s.header_mut()).version += 1 };
-        let err = Segment::open(reopen(&s), Kind::Value, type_tag::<u64>()).err().unwrap();
+        let err = Segment::open(reopen(&s), Kind::Value, type_tag::<u64>())
+            .err()
+            .unwrap();
         assert!(err.contains("different tandem"), "{err}");
         // SAFETY: as above.
         unsafe { (*s.header_mut()).magic = 0 };
-        let err = Segment::open(reopen(&s), Kind::Value, type_tag::<u64>()).err().unwrap();
+        let err = Segment::open(reopen(&s), Kind::Value, type_tag::<u64>())
+            .err()
+            .unwrap();
         assert!(err.contains("bad magic"), "{err}");
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let err = Segment::open(a.into(), Kind::Value, type_tag::<u64>()).err().unwrap();
+        let err = Segment::open(a.into(), Kind::Value, type_tag::<u64>())
+            .err()
+            .unwrap();
         assert!(err.contains("not a tandem"), "{err}");
     }
 

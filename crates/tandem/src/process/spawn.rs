@@ -89,7 +89,10 @@ fn trampoline<A: DeserializeOwned, R: Serialize>(
     let args: A = match codec::decode(args, fds) {
         Ok(a) => a,
         Err(e) => {
-            return refuse(channel, &format!("the arguments could not be decoded: {}", e.0));
+            return refuse(
+                channel,
+                &format!("the arguments could not be decoded: {}", e.0),
+            );
         }
     };
     // SAFETY: `function` is the address of a `fn(A) -> R` in this very binary: the parent
@@ -109,7 +112,10 @@ fn trampoline<A: DeserializeOwned, R: Serialize>(
                 }
                 Err(e) => report_panic(
                     channel,
-                    &format!("the function's return value could not be serialized: {}", e.0),
+                    &format!(
+                        "the function's return value could not be serialized: {}",
+                        e.0
+                    ),
                 ),
             }
         }
@@ -144,10 +150,8 @@ fn send_text(channel: &Channel, tag: u8, message: &str) {
 ///
 /// # Examples
 /// ```
-/// fn main() {
-///     tandem::process::init();
-///     // ... the program; children started from here run their function inside init()
-/// }
+/// tandem::process::init();
+/// // ... the program: children started from here run their function inside init()
 /// ```
 ///
 /// [`child_entry!`]: crate::child_entry
@@ -212,13 +216,18 @@ fn run_child(marker: OsString) -> ! {
         }
     }
     let channel = Channel::new(socket);
-    let frame = channel.recv_with(crate::wait::Deadline::NEVER, false, |b, fds| (b.to_vec(), fds));
+    let frame = channel.recv_with(crate::wait::Deadline::NEVER, false, |b, fds| {
+        (b.to_vec(), fds)
+    });
     let Ok((bytes, fds)) = frame else {
         // The parent went away before sending anything.
         std::process::exit(EXIT_REFUSED);
     };
     let code = match codec::decode_prefix::<Start>(&bytes, Vec::new()) {
-        Err(_) => refuse(&channel, "the start-up message is not one this build understands"),
+        Err(_) => refuse(
+            &channel,
+            "the start-up message is not one this build understands",
+        ),
         Ok((start, _)) if start.magic != MAGIC || start.fingerprint != fingerprint() => refuse(
             &channel,
             "the child runs a different build of the program than its parent (was the \
@@ -254,9 +263,19 @@ fn fingerprint() -> u64 {
         let meta = std::fs::metadata("/proc/self/exe");
         let identity = meta.map(|m| {
             use std::os::unix::fs::MetadataExt;
-            [m.dev(), m.ino(), m.size(), m.mtime() as u64, m.mtime_nsec() as u64]
+            [
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime() as u64,
+                m.mtime_nsec() as u64,
+            ]
         });
-        let bytes: Vec<u8> = identity.unwrap_or_default().iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = identity
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         super::shm::fnv(&bytes, seed)
     })
 }
@@ -276,7 +295,8 @@ fn elf_build_id() -> Option<Vec<u8>> {
             let out = &mut *(out as *mut Option<Vec<u8>>);
             let phdrs = std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
             for ph in phdrs.iter().filter(|p| p.p_type == libc::PT_NOTE) {
-                let mut at = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize) as *const u8;
+                let mut at =
+                    (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize) as *const u8;
                 let end = at.add(ph.p_memsz as usize);
                 while at.add(12) <= end {
                     let word = |i: usize| u32::from_ne_bytes(*(at.add(4 * i) as *const [u8; 4]));
@@ -286,7 +306,10 @@ fn elf_build_id() -> Option<Vec<u8>> {
                     if desc_at.add(descsz) > end {
                         break;
                     }
-                    if kind == 3 && namesz == 4 && std::slice::from_raw_parts(name_at, 4) == b"GNU\0" {
+                    if kind == 3
+                        && namesz == 4
+                        && std::slice::from_raw_parts(name_at, 4) == b"GNU\0"
+                    {
                         *out = Some(std::slice::from_raw_parts(desc_at, descsz).to_vec());
                         return 1;
                     }
@@ -300,7 +323,10 @@ fn elf_build_id() -> Option<Vec<u8>> {
     // SAFETY: `visit` upholds dl_iterate_phdr's contract (reads only what the loader hands
     // it, never unwinds) and `out` outlives the call.
     unsafe {
-        libc::dl_iterate_phdr(Some(visit), &mut out as *mut Option<Vec<u8>> as *mut libc::c_void);
+        libc::dl_iterate_phdr(
+            Some(visit),
+            &mut out as *mut Option<Vec<u8>> as *mut libc::c_void,
+        );
     }
     out
 }
@@ -332,8 +358,16 @@ pub struct ProcessInfo {
 pub fn current_process() -> ProcessInfo {
     let pid = std::process::id();
     match CURRENT.get() {
-        Some(c) => ProcessInfo { pid, name: c.name.clone(), daemon: c.daemon },
-        None => ProcessInfo { pid, name: "MainProcess".into(), daemon: false },
+        Some(c) => ProcessInfo {
+            pid,
+            name: c.name.clone(),
+            daemon: c.daemon,
+        },
+        None => ProcessInfo {
+            pid,
+            name: "MainProcess".into(),
+            daemon: false,
+        },
     }
 }
 
@@ -341,17 +375,27 @@ pub fn current_process() -> ProcessInfo {
 /// `multiprocessing.parent_process()`): its pid and name. `None` in the main process.
 pub fn parent_process() -> Option<ProcessInfo> {
     let (pid, name) = CURRENT.get()?.parent.clone()?;
-    Some(ProcessInfo { pid, name, daemon: false })
+    Some(ProcessInfo {
+        pid,
+        name,
+        daemon: false,
+    })
 }
 
 /// The children of this process that have not ended yet (Python's
 /// `multiprocessing.active_children()`). Ended children are reaped as they end, so this is
 /// never stale by more than the moment it takes.
 pub fn active_children() -> Vec<ProcessInfo> {
-    let Some(s) = Supervisor::started() else { return Vec::new() };
+    let Some(s) = Supervisor::started() else {
+        return Vec::new();
+    };
     s.live_children()
         .iter()
-        .map(|c| ProcessInfo { pid: c.pid, name: c.name.clone(), daemon: c.daemon })
+        .map(|c| ProcessInfo {
+            pid: c.pid,
+            name: c.name.clone(),
+            daemon: c.daemon,
+        })
         .collect()
 }
 
@@ -441,7 +485,9 @@ impl Builder {
         if std::env::var_os(CHILD_ENV).is_some() {
             return Err(SpawnError::NotInitialized);
         }
-        let name = self.name.unwrap_or_else(|| format!("Process-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
+        let name = self
+            .name
+            .unwrap_or_else(|| format!("Process-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
         let start = Start {
             magic: MAGIC,
             fingerprint: fingerprint(),
@@ -455,9 +501,15 @@ impl Builder {
         let (frame, _) = codec::encode_into(&start, Channel::frame_buffer()).map_err(encode_err)?;
         let (mut frame, fds) = codec::encode_into(&args, frame).map_err(encode_err)?;
 
-        let (ours, theirs) =
-            socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-        let exe = self.executable.unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+        let (ours, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let exe = self
+            .executable
+            .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
         let mut command = Command::new(exe);
         if let Some(arg0) = std::env::args_os().next() {
             command.arg0(arg0);
@@ -472,7 +524,11 @@ impl Builder {
         // A child that died before reading this reports how it died at join.
         let _ = record.channel.send(&mut frame, &fds);
         drop(args);
-        Ok(Process { record, joined: false, _result: PhantomData })
+        Ok(Process {
+            record,
+            joined: false,
+            _result: PhantomData,
+        })
     }
 }
 
@@ -567,15 +623,26 @@ impl<R: DeserializeOwned> Process<R> {
             return Err(match exit {
                 Exit::Signal(signal) => ProcessError::Signaled { pid, signal },
                 Exit::Code(code) => ProcessError::Exited { pid, code },
-                Exit::Lost => ProcessError::Exited { pid, code: exit.code() },
+                Exit::Lost => ProcessError::Exited {
+                    pid,
+                    code: exit.code(),
+                },
             });
         };
         drop(outcome);
         let text = || String::from_utf8_lossy(&bytes[1..]).into_owned();
         match bytes.first() {
-            Some(&RETURNED) => codec::decode(&bytes[1..], fds).map_err(|e| ProcessError::Decode(e.0)),
-            Some(&PANICKED) => Err(ProcessError::Panicked { pid, message: text() }),
-            Some(&REFUSED) => Err(ProcessError::Refused { pid, message: text() }),
+            Some(&RETURNED) => {
+                codec::decode(&bytes[1..], fds).map_err(|e| ProcessError::Decode(e.0))
+            }
+            Some(&PANICKED) => Err(ProcessError::Panicked {
+                pid,
+                message: text(),
+            }),
+            Some(&REFUSED) => Err(ProcessError::Refused {
+                pid,
+                message: text(),
+            }),
             _ => Err(ProcessError::Decode("the child's report is damaged".into())),
         }
     }
@@ -664,7 +731,9 @@ impl From<rustix::io::Errno> for SpawnError {
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SpawnError::Encode(e) => write!(f, "the child's arguments could not be serialized: {e}"),
+            SpawnError::Encode(e) => {
+                write!(f, "the child's arguments could not be serialized: {e}")
+            }
             SpawnError::NotInitialized => f.write_str(
                 "this process was started by tandem as a child, but its main never called \
                  tandem::process::init(): call it first in main (or put tandem::child_entry!() \
@@ -767,7 +836,10 @@ impl fmt::Display for ProcessError {
                  called exit, or its main did not call tandem::process::init() first)"
             ),
             ProcessError::Refused { pid, message } => {
-                write!(f, "child process {pid} refused to run its function: {message}")
+                write!(
+                    f,
+                    "child process {pid} refused to run its function: {message}"
+                )
             }
             ProcessError::Decode(e) => write!(f, "the child's result could not be decoded: {e}"),
             ProcessError::Timeout { pid } => {

@@ -16,7 +16,9 @@ use crate::sync::{Event, Lock};
 use crate::wait::Deadline;
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 use rustix::io::Errno;
-use rustix::process::{pidfd_open, pidfd_send_signal, waitid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use rustix::process::{
+    pidfd_open, pidfd_send_signal, waitid, PidfdFlags, Signal, WaitId, WaitIdOptions,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -80,7 +82,10 @@ impl ChildRecord {
     /// (a whole report arrived, or the child closed it).
     fn read_report(&self) -> bool {
         loop {
-            match self.channel.recv_with(Deadline::NEVER, true, |b, fds| (b.to_vec(), fds)) {
+            match self
+                .channel
+                .recv_with(Deadline::NEVER, true, |b, fds| (b.to_vec(), fds))
+            {
                 Ok(report) => {
                     self.outcome.acquire().report.get_or_insert(report);
                     return true;
@@ -99,8 +104,11 @@ struct Request {
     channel: Option<Channel>,
     name: String,
     daemon: bool,
-    reply: Arc<(Lock<Option<io::Result<Arc<ChildRecord>>>>, Event)>,
+    reply: Arc<Reply>,
 }
+
+/// The answer to a start request, and the event that says it is there.
+type Reply = (Lock<Option<io::Result<Arc<ChildRecord>>>>, Event);
 
 struct Shared {
     requests: VecDeque<Request>,
@@ -112,24 +120,28 @@ pub(crate) struct Supervisor {
     shared: Lock<Shared>,
 }
 
-static SUPERVISOR: OnceLock<Supervisor> = OnceLock::new();
+static SUPERVISOR: OnceLock<&'static Supervisor> = OnceLock::new();
 
 impl Supervisor {
     /// The process's supervisor, started on first use.
     pub(crate) fn get() -> io::Result<&'static Supervisor> {
         if let Some(s) = SUPERVISOR.get() {
-            return Ok(s);
+            return Ok(*s);
         }
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         let mut started = Ok(());
         let s = SUPERVISOR.get_or_init(|| {
-            let s = Supervisor {
+            // Lives as long as the process: the thread and `at_exit` hold it.
+            let s: &'static Supervisor = Box::leak(Box::new(Supervisor {
                 wake,
-                shared: Lock::new(Shared { requests: VecDeque::new(), children: Vec::new() }),
-            };
+                shared: Lock::new(Shared {
+                    requests: VecDeque::new(),
+                    children: Vec::new(),
+                }),
+            }));
             started = std::thread::Builder::new()
                 .name("tandem-supervisor".into())
-                .spawn(|| SUPERVISOR.wait().run())
+                .spawn(move || s.run())
                 .map(drop);
             // SAFETY: `at_exit` is a plain `extern "C" fn` that never unwinds (it catches
             // nothing because it calls nothing that panics: see its body).
@@ -138,12 +150,12 @@ impl Supervisor {
             }
             s
         });
-        started.map(|()| s)
+        started.map(|()| *s)
     }
 
     /// The supervisor, if this process has started one.
     pub(crate) fn started() -> Option<&'static Supervisor> {
-        SUPERVISOR.get()
+        SUPERVISOR.get().copied()
     }
 
     /// Starts `command` (whose stdin is the child's end of `channel`'s socket) on the
@@ -250,7 +262,10 @@ impl Supervisor {
         // drain reads it (only a descendant still holding the socket could keep it open).
         child.read_report();
         let exit = loop {
-            match waitid(WaitId::PidFd(child.pidfd.as_fd()), WaitIdOptions::EXITED | WaitIdOptions::NOHANG) {
+            match waitid(
+                WaitId::PidFd(child.pidfd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            ) {
                 Ok(Some(status)) => {
                     break match (status.exit_status(), status.terminating_signal()) {
                         (_, Some(sig)) => Exit::Signal(sig),
@@ -265,7 +280,10 @@ impl Supervisor {
             }
         };
         child.outcome.acquire().exit = Some(exit);
-        self.shared.acquire().children.retain(|c| !Arc::ptr_eq(c, child));
+        self.shared
+            .acquire()
+            .children
+            .retain(|c| !Arc::ptr_eq(c, child));
         child.done.set();
     }
 }
@@ -280,7 +298,8 @@ fn start_child(
     let pid = spawned.id();
     // Nobody else reaps our children (unless the program ignores SIGCHLD), so the pid still
     // names this child, alive or a zombie.
-    let raw = rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| io::Error::other("pid 0"))?;
+    let raw =
+        rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| io::Error::other("pid 0"))?;
     let pidfd = pidfd_open(raw, PidfdFlags::empty())?;
     drop(spawned);
     Ok(Arc::new(ChildRecord {

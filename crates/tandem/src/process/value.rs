@@ -41,7 +41,11 @@ impl<T: Pod> Locked<T> {
             .and_then(|b| b.checked_add(data_offset::<T>()))
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
         let segment = Segment::create(kind, type_tag::<T>(), len, bytes)?;
-        let this = Locked { segment: Arc::new(segment), len, _type: PhantomData };
+        let this = Locked {
+            segment: Arc::new(segment),
+            len,
+            _type: PhantomData,
+        };
         // SAFETY: the segment is new and not shared yet; the slice is in bounds and aligned.
         let data = unsafe { std::slice::from_raw_parts_mut(this.data_ptr(), len) };
         for (slot, v) in data.iter_mut().zip(values) {
@@ -52,7 +56,11 @@ impl<T: Pod> Locked<T> {
 
     fn open(kind: Kind, fd: std::os::fd::OwnedFd) -> Result<Self, String> {
         let (segment, len) = Segment::open(fd, kind, type_tag::<T>())?;
-        Ok(Locked { segment: Arc::new(segment), len, _type: PhantomData })
+        Ok(Locked {
+            segment: Arc::new(segment),
+            len,
+            _type: PhantomData,
+        })
     }
 
     fn lock(&self) -> RawGuard<'_, T> {
@@ -61,7 +69,9 @@ impl<T: Pod> Locked<T> {
     }
 
     fn try_lock(&self) -> Option<RawGuard<'_, T>> {
-        self.raw_mutex().try_lock().then(|| RawGuard { owner: self })
+        self.raw_mutex()
+            .try_lock()
+            .then(|| RawGuard { owner: self })
     }
 
     fn lock_timeout(&self, timeout: Duration) -> Option<RawGuard<'_, T>> {
@@ -81,12 +91,15 @@ impl<T> Locked<T> {
         // SAFETY: the payload holds `data_offset + len * size_of::<T>()` bytes.
         unsafe { self.segment.payload().add(data_offset::<T>()).cast::<T>() }
     }
-
 }
 
 impl<T> Clone for Locked<T> {
     fn clone(&self) -> Self {
-        Locked { segment: Arc::clone(&self.segment), len: self.len, _type: PhantomData }
+        Locked {
+            segment: Arc::clone(&self.segment),
+            len: self.len,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -211,7 +224,9 @@ impl<T: Pod> Value<T> {
     /// The operating system could not create the shared segment (out of memory or file
     /// descriptors).
     pub fn new(value: T) -> io::Result<Self> {
-        Ok(Value { inner: Locked::create(Kind::Value, std::iter::once(value))? })
+        Ok(Value {
+            inner: Locked::create(Kind::Value, std::iter::once(value))?,
+        })
     }
 
     /// Takes the lock; the guard dereferences to the value (Python's `with v.get_lock():`).
@@ -274,12 +289,16 @@ pub struct Array<T> {
 impl<T: Pod> Array<T> {
     /// `len` zeros (Python's `Array(typecode, size)`).
     pub fn new(len: usize) -> io::Result<Self> {
-        Ok(Array { inner: Locked::create(Kind::Array, (0..len).map(|_| T::zeroed()))? })
+        Ok(Array {
+            inner: Locked::create(Kind::Array, (0..len).map(|_| T::zeroed()))?,
+        })
     }
 
     /// A copy of `values` (Python's `Array(typecode, initializer)`).
     pub fn from_slice(values: &[T]) -> io::Result<Self> {
-        Ok(Array { inner: Locked::create(Kind::Array, values.iter().copied())? })
+        Ok(Array {
+            inner: Locked::create(Kind::Array, values.iter().copied())?,
+        })
     }
 
     /// The number of elements.
@@ -376,7 +395,11 @@ impl<T: AtomicRepr> Atomics<T> {
             .checked_mul(len)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
         let segment = Segment::create(kind, type_tag::<T>(), len, bytes)?;
-        let this = Atomics { segment: Arc::new(segment), len, _type: PhantomData };
+        let this = Atomics {
+            segment: Arc::new(segment),
+            len,
+            _type: PhantomData,
+        };
         // SAFETY: the segment is new and not shared yet; writing whole atomics in bounds.
         unsafe {
             let base = this.segment.payload().cast::<T::Atomic>();
@@ -389,7 +412,11 @@ impl<T: AtomicRepr> Atomics<T> {
 
     fn open(kind: Kind, fd: std::os::fd::OwnedFd) -> Result<Self, String> {
         let (segment, len) = Segment::open(fd, kind, type_tag::<T>())?;
-        Ok(Atomics { segment: Arc::new(segment), len, _type: PhantomData })
+        Ok(Atomics {
+            segment: Arc::new(segment),
+            len,
+            _type: PhantomData,
+        })
     }
 
     fn slice(&self) -> &[T::Atomic] {
@@ -401,7 +428,11 @@ impl<T: AtomicRepr> Atomics<T> {
 
 impl<T: AtomicRepr> Clone for Atomics<T> {
     fn clone(&self) -> Self {
-        Atomics { segment: Arc::clone(&self.segment), len: self.len, _type: PhantomData }
+        Atomics {
+            segment: Arc::clone(&self.segment),
+            len: self.len,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -429,7 +460,9 @@ pub struct RawValue<T: AtomicRepr> {
 impl<T: AtomicRepr> RawValue<T> {
     /// A new shared atomic holding `value`.
     pub fn new(value: T) -> io::Result<Self> {
-        Ok(RawValue { inner: Atomics::create(Kind::RawValue, std::iter::once(value))? })
+        Ok(RawValue {
+            inner: Atomics::create(Kind::RawValue, std::iter::once(value))?,
+        })
     }
 }
 
@@ -460,14 +493,18 @@ pub struct RawArray<T: AtomicRepr> {
 impl<T: AtomicRepr + Default> RawArray<T> {
     /// `len` zeros.
     pub fn new(len: usize) -> io::Result<Self> {
-        Ok(RawArray { inner: Atomics::create(Kind::RawArray, (0..len).map(|_| T::default()))? })
+        Ok(RawArray {
+            inner: Atomics::create(Kind::RawArray, (0..len).map(|_| T::default()))?,
+        })
     }
 }
 
 impl<T: AtomicRepr> RawArray<T> {
     /// A copy of `values`.
     pub fn from_slice(values: &[T]) -> io::Result<Self> {
-        Ok(RawArray { inner: Atomics::create(Kind::RawArray, values.iter().copied())? })
+        Ok(RawArray {
+            inner: Atomics::create(Kind::RawArray, values.iter().copied())?,
+        })
     }
 }
 
@@ -484,7 +521,9 @@ macro_rules! shared_handle {
         impl<T: $bound> Clone for $name<T> {
             /// Another handle to the same shared memory (nothing is copied).
             fn clone(&self) -> Self {
-                $name { inner: self.inner.clone() }
+                $name {
+                    inner: self.inner.clone(),
+                }
             }
         }
 
@@ -526,14 +565,18 @@ mod tests {
     use std::os::fd::{BorrowedFd, OwnedFd};
     use std::sync::atomic::Ordering;
 
+    /// A copy of a descriptor that a live handle owns.
+    fn dup(fd: std::os::fd::RawFd) -> OwnedFd {
+        // SAFETY: every caller passes a descriptor of a handle alive for the call.
+        unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .unwrap()
+    }
+
     /// Sends `value` through the codec as to another process (its descriptors duplicated).
     fn transfer<T: Serialize + serde::de::DeserializeOwned>(value: &T) -> Result<T, String> {
         let (bytes, fds) = codec::encode_into(value, Vec::new()).map_err(|e| e.0)?;
-        let fds: Vec<OwnedFd> = fds
-            .iter()
-            // SAFETY: the descriptors belong to `value`, alive for this call.
-            .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().unwrap())
-            .collect();
+        let fds: Vec<OwnedFd> = fds.iter().map(|&fd| dup(fd)).collect();
         codec::decode(&bytes, fds).map_err(|e| e.0)
     }
 
@@ -554,16 +597,12 @@ mod tests {
     fn a_handle_of_another_type_is_refused() {
         let v = Value::new(1u32).unwrap();
         let (bytes, fds) = codec::encode_into(&v, Vec::new()).unwrap();
-        let fds = vec![
-            // SAFETY: `v` is alive for this call.
-            unsafe { BorrowedFd::borrow_raw(fds[0]) }.try_clone_to_owned().unwrap(),
-        ];
+        let fds = vec![dup(fds[0])];
         let err = codec::decode::<Value<i32>>(&bytes, fds).unwrap_err();
         assert!(err.0.contains("element type"), "{}", err.0);
         let a = Array::<u32>::new(1).unwrap();
         let (bytes, fds) = codec::encode_into(&a, Vec::new()).unwrap();
-        // SAFETY: `a` is alive for this call.
-        let fds = vec![unsafe { BorrowedFd::borrow_raw(fds[0]) }.try_clone_to_owned().unwrap()];
+        let fds = vec![dup(fds[0])];
         assert!(codec::decode::<Value<u32>>(&bytes, fds).is_err());
     }
 

@@ -59,6 +59,17 @@ impl Deadline {
     }
 }
 
+#[cfg(all(target_os = "linux", not(tandem_loom)))]
+impl Deadline {
+    /// The time left as a relative `timespec` for a system call, `None` for never.
+    pub(crate) fn remaining_timespec(self) -> Option<rustix::time::Timespec> {
+        self.remaining().map(|left| rustix::time::Timespec {
+            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: left.subsec_nanos().into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,14 +21,10 @@ use std::sync::atomic::AtomicU32;
 /// indistinguishable from a wake, as with every futex protocol). Returns `false` only once
 /// the deadline has passed.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> bool {
-    let timeout = match deadline.remaining() {
-        None => None,
-        Some(left) if left.is_zero() => return false,
-        Some(left) => Some(rustix::time::Timespec {
-            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: left.subsec_nanos().into(),
-        }),
-    };
+    if deadline.has_passed() {
+        return false;
+    }
+    let timeout = deadline.remaining_timespec();
     #[cfg(feature = "diagnostics")]
     let scope = {
         let scope = crate::diagnostics::ParkScope::begin(super::key_of(word), deadline.instant());
