@@ -33,6 +33,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A child process started by tandem runs its function here and exits (Python's
+    // `if __name__ == "__main__":`); so does a benchmark's floor child.
+    #[cfg(target_os = "linux")]
+    {
+        tandem::process::init();
+        bench::process::floor_child();
+    }
     let cli = Cli::parse();
     let ok = match cli.command {
         Command::Tour(args) => tour::run(&args),

@@ -44,6 +44,8 @@ mod diagnostics;
 mod event;
 mod executor;
 mod lock;
+#[cfg(target_os = "linux")]
+pub(crate) mod process;
 mod queue;
 mod rlock;
 mod semaphore;
@@ -81,7 +83,7 @@ pub(crate) struct BenchArgs {
 type Module = (fn() -> Vec<Bench>, fn() -> Vec<(&'static str, usize)>);
 
 /// Every benchmark file, in the order they run (one list, so a new file is registered once).
-const MODULES: [Module; 9] = [
+const MODULES: &[Module] = &[
     (lock::benches, lock::sizes),
     (rlock::benches, rlock::sizes),
     (semaphore::benches, semaphore::sizes),
@@ -91,6 +93,8 @@ const MODULES: [Module; 9] = [
     (queue::benches, queue::sizes),
     (executor::benches, executor::sizes),
     (diagnostics::benches, diagnostics::sizes),
+    #[cfg(target_os = "linux")]
+    (process::benches, process::sizes),
 ];
 
 /// Every benchmark, in the order they are run.
@@ -159,9 +163,19 @@ impl Bench {
     }
 
     /// Adds CPython's implementation: `setup` once, then `body` runs `n` operations.
-    pub(crate) fn cpython(mut self, setup: &'static str, body: &'static str) -> Self {
+    pub(crate) fn cpython(self, setup: &'static str, body: &'static str) -> Self {
+        self.cpython_as("cpython", setup, body)
+    }
+
+    /// Adds a CPython implementation under another name (`cpython-fork`, say).
+    pub(crate) fn cpython_as(
+        mut self,
+        name: &'static str,
+        setup: &'static str,
+        body: &'static str,
+    ) -> Self {
         self.impls.push(Impl {
-            name: "cpython",
+            name,
             runner: Runner::CPython { setup, body },
         });
         self
@@ -288,22 +302,25 @@ fn run_natives(
         .collect()
 }
 
-/// The Python side of the harness: calibrates like `run_native` and prints ns per op.
+/// The Python side of the harness: calibrates like `run_native` and prints ns per op. It
+/// runs only in the main module, so `multiprocessing`'s spawned children (which import the
+/// script again) only define the setup's functions.
 const PY_RUNNER: &str = r#"
 import json, sys, time
 def __measure(n):
     start = time.perf_counter()
     __bench(n)
     return time.perf_counter() - start
-target, runs = float(sys.argv[1]), int(sys.argv[2])
-n = 1
-while True:
-    took = __measure(n)
-    if took >= target / 10 or n >= 1 << 30:
-        n = max(1, int(target / max(took / n, 1e-12)))
-        break
-    n *= 2
-print(json.dumps([__measure(n) * 1e9 / n for _ in range(runs)]))
+if __name__ == '__main__':
+    target, runs = float(sys.argv[1]), int(sys.argv[2])
+    n = 1
+    while True:
+        took = __measure(n)
+        if took >= target / 10 or n >= 1 << 30:
+            n = max(1, int(target / max(took / n, 1e-12)))
+            break
+        n *= 2
+    print(json.dumps([__measure(n) * 1e9 / n for _ in range(runs)]))
 "#;
 
 fn python_available() -> bool {
@@ -318,19 +335,28 @@ fn python_available() -> bool {
 
 fn run_cpython(
     bench: &'static str,
+    implementation: &'static str,
     setup: &str,
     body: &str,
     s: Settings,
 ) -> Result<Figures, String> {
     let indented: String = body.lines().map(|l| format!("    {l}\n")).collect();
     let script = format!("{setup}\ndef __bench(n):\n{indented}    pass\n{PY_RUNNER}");
+    // A file, not `python3 -c`: multiprocessing's `spawn` start method imports the main
+    // module again in the child, which needs a path.
+    let path = std::env::temp_dir().join(format!(
+        "tandem-bench-{}-{}.py",
+        std::process::id(),
+        bench.replace('.', "_")
+    ));
+    std::fs::write(&path, script).map_err(|e| format!("could not write the script: {e}"))?;
     let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
+        .arg(&path)
         .arg(s.target.as_secs_f64().to_string())
         .arg(s.runs.to_string())
-        .output()
-        .map_err(|e| format!("could not run python3: {e}"))?;
+        .output();
+    let _ = std::fs::remove_file(&path);
+    let out = out.map_err(|e| format!("could not run python3: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "python3 failed: {}",
@@ -342,7 +368,7 @@ fn run_cpython(
     if per_op.is_empty() {
         return Err("python3 measured nothing".into());
     }
-    Ok(figures(bench, "cpython", per_op))
+    Ok(figures(bench, implementation, per_op))
 }
 
 /// tandem's median among `outcomes`, if it was measured.
@@ -485,7 +511,7 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
                     Outcome::Skipped("python3 not on the PATH".into())
                 }
                 Runner::CPython { setup, body } => {
-                    match run_cpython(bench.name, setup, body, settings) {
+                    match run_cpython(bench.name, imp.name, setup, body, settings) {
                         Ok(f) => Outcome::Measured(f),
                         Err(e) => Outcome::Skipped(e),
                     }
