@@ -35,6 +35,8 @@ fn tour_list_names_every_scenario_with_its_seeds() {
         "pool-io",
         "pool-cpu",
         "bank-transfer",
+        "pipe",
+        "process-memory",
     ] {
         let line = text
             .lines()
@@ -155,4 +157,52 @@ fn a_closed_pipe_ends_the_program_quietly() {
         "a panic on a closed pipe:\n{stderr}"
     );
     assert!(out.status.success(), "{:?}", out.status);
+}
+
+#[test]
+fn the_process_benchmarks_have_their_names_and_impls() {
+    let out = tandem(&["bench", "--list", "process", "pipe"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    for (bench, impls) in [
+        (
+            "process.spawn_join",
+            "[tandem, floor, cpython-fork, cpython-spawn]",
+        ),
+        ("pipe.roundtrip.8b", "[tandem, floor, ipc-channel, cpython]"),
+        ("pipe.roundtrip.4k", "[tandem, floor, ipc-channel, cpython]"),
+        ("pipe.stream", "[tandem, floor, ipc-channel, cpython]"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(bench))
+            .unwrap_or_else(|| panic!("no {bench} in:\n{text}"));
+        assert!(line.ends_with(impls), "{line}");
+    }
+}
+
+#[test]
+fn the_pipe_and_process_memory_tours_pass() {
+    let out = tandem(&["tour", "pipe", "process-memory"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("2 scenario(s), 7 checks, all passed"));
+}
+
+/// A child started from a different build of a program refuses to run the function (it
+/// would otherwise jump to an offset that means something else in that binary).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_child_from_a_different_build_refuses_with_a_clear_error() {
+    use tandem::process::{Process, ProcessError};
+    fn square(x: u64) -> u64 {
+        x * x
+    }
+    let child = Process::builder()
+        .executable(env!("CARGO_BIN_EXE_tandem"))
+        .spawn(square, 3)
+        .unwrap();
+    let err = child.join().unwrap_err();
+    assert!(matches!(err, ProcessError::Refused { .. }), "{err:?}");
+    assert!(err.to_string().contains("different build"), "{err}");
+    assert_eq!(err.exitcode(), Some(2));
 }

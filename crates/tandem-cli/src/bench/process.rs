@@ -7,7 +7,9 @@
 //! floors through [`floor_child`], which `main` calls when `TANDEM_BENCH_FLOOR` is set.
 
 use super::{time, Bench};
-use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{
+    self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -32,7 +34,10 @@ pub(crate) fn benches() -> Vec<Bench> {
         .native("tandem", |iters| {
             time(|| {
                 for _ in 0..iters {
-                    Process::spawn(noop, ()).expect("spawn").join().expect("join");
+                    Process::spawn(noop, ())
+                        .expect("spawn")
+                        .join()
+                        .expect("join");
                 }
             })
         })
@@ -52,12 +57,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             7,
             CPY_ROUNDTRIP_8B,
         ),
-        roundtrip::<Vec<u8>>(
-            "pipe.roundtrip.4k",
-            "a 4 KiB message to a child process and back (2 processes, 2 cores)",
-            vec![42u8; 4096],
-            CPY_ROUNDTRIP_4K,
-        ),
+        roundtrip_4k(),
         stream(),
     ]
 }
@@ -65,7 +65,10 @@ pub(crate) fn benches() -> Vec<Bench> {
 pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         ("process::Process<()>", std::mem::size_of::<Process<()>>()),
-        ("process::Connection<u64>", std::mem::size_of::<Connection<u64>>()),
+        (
+            "process::Connection<u64>",
+            std::mem::size_of::<Connection<u64>>(),
+        ),
     ]
 }
 
@@ -86,16 +89,12 @@ impl Message for u64 {
     }
 }
 
-impl Message for Vec<u8> {
-    fn raw_len(&self) -> usize {
-        self.len()
-    }
-    fn echo() -> fn(Connection<Self>) {
-        echo::<Vec<u8>>
-    }
-}
-
-fn roundtrip<M: Message>(name: &'static str, about: &'static str, msg: M, cpython: &'static str) -> Bench {
+fn roundtrip<M: Message>(
+    name: &'static str,
+    about: &'static str,
+    msg: M,
+    cpython: &'static str,
+) -> Bench {
     let len = msg.raw_len();
     let (m1, m2) = (msg.clone(), msg);
     Bench::new(name, about)
@@ -147,6 +146,71 @@ fn roundtrip<M: Message>(name: &'static str, about: &'static str, msg: M, cpytho
         .cpython(cpython, CPY_ROUNDTRIP_BODY)
 }
 
+/// 4 KiB of bytes each way, through each transport's raw-bytes API (tandem's and Python's
+/// `send_bytes`/`recv_bytes`, ipc-channel's bytes channel): typed `Vec<u8>` goes through
+/// serde element by element in every Rust codec, which measures serde, not the pipe.
+fn roundtrip_4k() -> Bench {
+    const LEN: usize = 4096;
+    Bench::new(
+        "pipe.roundtrip.4k",
+        "4 KiB of bytes to a child process and back, raw-bytes APIs (2 processes, 2 cores)",
+    )
+    .native("tandem", {
+        let child = RefCell::new(None::<(Connection<()>, Process<()>)>);
+        move |iters| {
+            let mut child = child.borrow_mut();
+            let (conn, _) = child.get_or_insert_with(|| {
+                let (a, b) = Pipe::new::<()>().expect("pipe");
+                (a, Process::spawn(echo_bytes, b).expect("spawn"))
+            });
+            let msg = vec![42u8; LEN];
+            time(|| {
+                for _ in 0..iters {
+                    conn.send_bytes(&msg).expect("send");
+                    conn.recv_bytes().expect("recv");
+                }
+            })
+        }
+    })
+    .native("floor", {
+        let child = RefCell::new(None::<FloorChild>);
+        move |iters| {
+            let mut child = child.borrow_mut();
+            let child = child.get_or_insert_with(|| FloorChild::start(&format!("echo:{LEN}")));
+            let out = vec![42u8; LEN];
+            let mut back = vec![0u8; LEN];
+            let s = &mut child.stream;
+            time(|| {
+                for _ in 0..iters {
+                    s.write_all(&out).expect("write");
+                    s.read_exact(&mut back).expect("read");
+                }
+            })
+        }
+    })
+    .native("ipc-channel", {
+        let child = RefCell::new(None::<(IpcBytesSender, IpcBytesReceiver, Process<()>)>);
+        move |iters| {
+            let mut child = child.borrow_mut();
+            let (tx, rx, _) = child.get_or_insert_with(|| {
+                let (server, name) =
+                    IpcOneShotServer::<(IpcBytesSender, IpcBytesReceiver)>::new().expect("server");
+                let process = Process::spawn(ipc_echo_bytes, name).expect("spawn");
+                let (_, (tx, rx)) = server.accept().expect("ipc accept");
+                (tx, rx, process)
+            });
+            let msg = vec![42u8; LEN];
+            time(|| {
+                for _ in 0..iters {
+                    tx.send(&msg).expect("send");
+                    rx.recv().expect("recv");
+                }
+            })
+        }
+    })
+    .cpython(CPY_ROUNDTRIP_4K, CPY_ROUNDTRIP_BYTES_BODY)
+}
+
 fn stream() -> Bench {
     Bench::new(
         "pipe.stream",
@@ -173,7 +237,9 @@ fn stream() -> Bench {
         let child = RefCell::new(None::<FloorChild>);
         move |iters| {
             let mut child = child.borrow_mut();
-            let s = &mut child.get_or_insert_with(|| FloorChild::start("sink")).stream;
+            let s = &mut child
+                .get_or_insert_with(|| FloorChild::start("sink"))
+                .stream;
             let mut ack = [0u8; 8];
             time(|| {
                 for i in 0..iters {
@@ -214,6 +280,14 @@ fn echo<M: Message>(conn: Connection<M>) {
     }
 }
 
+fn echo_bytes(conn: Connection<()>) {
+    while let Ok(m) = conn.recv_bytes() {
+        if conn.send_bytes(&m).is_err() {
+            return;
+        }
+    }
+}
+
 fn sink(conn: Connection<u64>) {
     let mut count = 0;
     while let Ok(m) = conn.recv() {
@@ -246,7 +320,11 @@ impl<M: Message> IpcChild<M> {
         let (server, name) = IpcOneShotServer::<Handshake<M>>::new().expect("ipc server");
         let process = Process::spawn(child, name).expect("spawn");
         let (_, Handshake(tx, rx)) = server.accept().expect("ipc accept");
-        IpcChild { tx, rx, _process: process }
+        IpcChild {
+            tx,
+            rx,
+            _process: process,
+        }
     }
 }
 
@@ -255,7 +333,9 @@ fn ipc_connect<M: Message>(server: String) -> (IpcReceiver<M>, IpcSender<M>) {
     let (to_child, from_parent) = ipc::channel::<M>().expect("channel");
     let (to_parent, from_child) = ipc::channel::<M>().expect("channel");
     let hello = IpcSender::<Handshake<M>>::connect(server).expect("connect");
-    hello.send(Handshake(to_child, from_child)).expect("handshake");
+    hello
+        .send(Handshake(to_child, from_child))
+        .expect("handshake");
     (from_parent, to_parent)
 }
 
@@ -263,6 +343,18 @@ fn ipc_echo<M: Message>(server: String) {
     let (rx, tx) = ipc_connect::<M>(server);
     while let Ok(m) = rx.recv() {
         if tx.send(m).is_err() {
+            return;
+        }
+    }
+}
+
+fn ipc_echo_bytes(server: String) {
+    let (to_child, from_parent) = ipc::bytes_channel().expect("channel");
+    let (to_parent, from_child) = ipc::bytes_channel().expect("channel");
+    let hello = IpcSender::connect(server).expect("connect");
+    hello.send((to_child, from_child)).expect("handshake");
+    while let Ok(m) = from_parent.recv() {
+        if to_parent.send(&m).is_err() {
             return;
         }
     }
@@ -304,7 +396,10 @@ impl FloorChild {
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .spawn()
             .expect("re-exec");
-        FloorChild { child, stream: ours }
+        FloorChild {
+            child,
+            stream: ours,
+        }
     }
 }
 
@@ -317,8 +412,13 @@ impl Drop for FloorChild {
 
 /// `main` calls this first: if this process is a floor child, it does its job and exits.
 pub(crate) fn floor_child() {
-    let Ok(role) = std::env::var(FLOOR_ENV) else { return };
-    let fd = std::io::stdin().as_fd().try_clone_to_owned().expect("stdin");
+    let Ok(role) = std::env::var(FLOOR_ENV) else {
+        return;
+    };
+    let fd = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("stdin");
     let mut s = UnixStream::from(fd);
     if let Some(len) = role.strip_prefix("echo:") {
         let mut buf = vec![0u8; len.parse().expect("echo length")];
@@ -387,7 +487,7 @@ const CPY_ROUNDTRIP_4K: &str = concat!(
 def echo(c):
     while True:
         try:
-            c.send(c.recv())
+            c.send_bytes(c.recv_bytes())
         except EOFError:
             return
 ",
@@ -402,6 +502,10 @@ def echo(c):
 const CPY_ROUNDTRIP_BODY: &str = "for _ in range(n):
     a.send(msg)
     a.recv()";
+
+const CPY_ROUNDTRIP_BYTES_BODY: &str = "for _ in range(n):
+    a.send_bytes(msg)
+    a.recv_bytes()";
 
 const CPY_STREAM: &str = "import multiprocessing as mp
 def sink(c):

@@ -26,6 +26,8 @@ mod deadlock;
 mod event;
 mod executor;
 mod lock;
+#[cfg(target_os = "linux")]
+mod process;
 mod queue;
 mod rlock;
 mod semaphore;
@@ -83,6 +85,8 @@ fn all_scenarios() -> Vec<Scenario> {
     all.extend(queue::scenarios());
     all.extend(executor::scenarios());
     all.extend(deadlock::scenarios());
+    #[cfg(target_os = "linux")]
+    all.extend(process::scenarios());
     all
 }
 
