@@ -9,9 +9,15 @@
 //!   (`frame.rs` frames them; `codec.rs` encodes them with serde + postcard and carries the
 //!   file descriptors of handles inside them).
 //! - [`Value`], [`Array`], [`RawValue`], [`RawArray`] (`value.rs`): plain data in an
-//!   anonymous, sealed shared memory segment (`shm.rs`), with a cross-process lock
-//!   (`raw_mutex.rs`) or atomic access. Their waits go through the wait layer's futex
-//!   backend.
+//!   anonymous, sealed shared memory segment (`shm.rs`, `shared.rs`), with a cross-process
+//!   lock that survives a killed holder (`robust.rs`) or atomic access. Their waits go
+//!   through the wait layer's futex backend.
+//!
+//! - [`Lock`], [`RLock`] (`lock.rs`), [`Semaphore`], [`BoundedSemaphore`] (`semaphore.rs`),
+//!   [`Condition`] (`condition.rs`), [`Event`] (`event.rs`), [`Barrier`] (`barrier.rs`):
+//!   the synchronization primitives of [`sync`](crate::sync), in shared memory, that
+//!   survive a process killed while holding them (`robust.rs`): a lock is handed on with
+//!   [`OwnerDied`], a dead holder's semaphore permits return, a barrier breaks.
 //!
 //! Every handle — a `Connection`, a `Value`, … — can be passed to a child in its arguments
 //! or sent over a `Connection`, as in Python.
@@ -44,16 +50,27 @@
 //! `if __name__ == "__main__":`). In an integration test file, put
 //! `tandem::child_entry!();` at the top; in a doc test, call `init()` first.
 
+mod barrier;
 mod codec;
+mod condition;
+mod event;
 mod frame;
+mod lock;
 mod pipe;
-mod raw_mutex;
+mod robust;
+mod semaphore;
+mod shared;
 mod shm;
 mod spawn;
 mod supervisor;
 mod value;
 
+pub use barrier::{Barrier, BarrierBuilder, BarrierError};
+pub use condition::{Condition, ConditionGuard};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, LockResult, OwnerDied, RLock, RLockGuard};
 pub use pipe::{Connection, ConnectionError, Pipe};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use spawn::{
     active_children, cpu_count, current_process, init, parent_process, Builder, Process,
     ProcessError, ProcessInfo, SpawnError,

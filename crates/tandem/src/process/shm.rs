@@ -29,6 +29,12 @@ pub(crate) enum Kind {
     Array = 2,
     RawValue = 3,
     RawArray = 4,
+    Lock = 5,
+    RLock = 6,
+    Semaphore = 7,
+    Event = 8,
+    Condition = 9,
+    Barrier = 10,
 }
 
 /// The first bytes of every segment.

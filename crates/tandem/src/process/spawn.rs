@@ -71,11 +71,13 @@ fn anchor() -> usize {
     init as fn() as usize
 }
 
-fn offset_of(f: usize) -> isize {
+/// `f`'s offset from the anchor: the same in every process running this binary.
+pub(crate) fn anchor_offset(f: usize) -> isize {
     f.wrapping_sub(anchor()) as isize
 }
 
-fn at_offset(offset: isize) -> usize {
+/// The address at `offset` from the anchor in this process.
+pub(crate) fn from_anchor(offset: isize) -> usize {
     anchor().wrapping_add(offset as usize)
 }
 
@@ -243,8 +245,8 @@ fn run_child(marker: OsString) -> ! {
             // SAFETY: the fingerprint matched, so this is the binary the parent took the
             // trampoline's address from; `Trampoline` is the type it was cast from.
             let trampoline: Trampoline =
-                unsafe { std::mem::transmute::<usize, Trampoline>(at_offset(start.trampoline)) };
-            trampoline(at_offset(start.function), args, fds, &channel)
+                unsafe { std::mem::transmute::<usize, Trampoline>(from_anchor(start.trampoline)) };
+            trampoline(from_anchor(start.function), args, fds, &channel)
         }
     };
     drop(channel);
@@ -491,8 +493,8 @@ impl Builder {
         let start = Start {
             magic: MAGIC,
             fingerprint: fingerprint(),
-            trampoline: offset_of(trampoline::<A, R> as Trampoline as usize),
-            function: offset_of(function as *const () as usize),
+            trampoline: anchor_offset(trampoline::<A, R> as Trampoline as usize),
+            function: anchor_offset(function as *const () as usize),
             name: name.clone(),
             daemon: self.daemon,
             parent_name: current_process().name,

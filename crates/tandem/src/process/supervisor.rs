@@ -261,6 +261,8 @@ impl Supervisor {
         // The child is gone, so everything it wrote is in the socket: one non-blocking
         // drain reads it (only a descendant still holding the socket could keep it open).
         child.read_report();
+        // Before the reap, while its pid cannot be reused: give back what it held.
+        super::robust::owner_died(child.pid);
         let exit = loop {
             match waitid(
                 WaitId::PidFd(child.pidfd.as_fd()),

@@ -2,133 +2,109 @@
 //! `RawValue` and `RawArray` (Python's `RawValue`, `RawArray`) with atomic access: plain data
 //! in a shared memory segment that every process holding the handle sees.
 
-use super::codec::{deserialize_fd, handle_de_error, serialize_fd};
-use super::raw_mutex::RawMutex;
-use super::shm::{type_tag, Kind, Segment};
+use super::robust::{RobustLock, Taken};
+use super::shared::{shared_handle, Shared, SharedState};
+use super::shm::Kind;
 use crate::wait::Deadline;
 use bytemuck::Pod;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::io;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the data starts after the lock word: `T`'s alignment, at least 4.
-const fn data_offset<T>() -> usize {
-    let a = std::mem::align_of::<T>();
-    if a > 4 {
-        a
-    } else {
-        4
+/// The state of a `Value`: its lock.
+#[repr(C)]
+pub(crate) struct ValueState(RobustLock);
+
+/// The state of an `Array`: its lock.
+#[repr(C)]
+pub(crate) struct ArrayState(RobustLock);
+
+// SAFETY: a robust lock is atomics only, unlocked when zeroed.
+unsafe impl SharedState for ValueState {
+    const KIND: Kind = Kind::Value;
+    fn recover(&self, pid: u32) {
+        self.0.recover(pid);
     }
 }
 
-/// A lock word followed by `len` `T`s in one segment.
-struct Locked<T> {
-    segment: Arc<Segment>,
-    len: usize,
-    _type: PhantomData<T>,
-}
-
-impl<T: Pod> Locked<T> {
-    fn create(kind: Kind, values: impl ExactSizeIterator<Item = T>) -> io::Result<Self> {
-        let len = values.len();
-        let bytes = std::mem::size_of::<T>()
-            .checked_mul(len)
-            .and_then(|b| b.checked_add(data_offset::<T>()))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
-        let segment = Segment::create(kind, type_tag::<T>(), len, bytes)?;
-        let this = Locked {
-            segment: Arc::new(segment),
-            len,
-            _type: PhantomData,
-        };
-        // SAFETY: the segment is new and not shared yet; the slice is in bounds and aligned.
-        let data = unsafe { std::slice::from_raw_parts_mut(this.data_ptr(), len) };
-        for (slot, v) in data.iter_mut().zip(values) {
-            *slot = v;
-        }
-        Ok(this)
-    }
-
-    fn open(kind: Kind, fd: std::os::fd::OwnedFd) -> Result<Self, String> {
-        let (segment, len) = Segment::open(fd, kind, type_tag::<T>())?;
-        Ok(Locked {
-            segment: Arc::new(segment),
-            len,
-            _type: PhantomData,
-        })
-    }
-
-    fn lock(&self) -> RawGuard<'_, T> {
-        self.raw_mutex().lock();
-        RawGuard { owner: self }
-    }
-
-    fn try_lock(&self) -> Option<RawGuard<'_, T>> {
-        self.raw_mutex()
-            .try_lock()
-            .then(|| RawGuard { owner: self })
-    }
-
-    fn lock_timeout(&self, timeout: Duration) -> Option<RawGuard<'_, T>> {
-        let locked = self.raw_mutex().lock_deadline(Deadline::after(timeout));
-        locked.then(|| RawGuard { owner: self })
+// SAFETY: as for `ValueState`.
+unsafe impl SharedState for ArrayState {
+    const KIND: Kind = Kind::Array;
+    fn recover(&self, pid: u32) {
+        self.0.recover(pid);
     }
 }
 
-impl<T> Locked<T> {
-    fn raw_mutex(&self) -> &RawMutex {
-        // SAFETY: the payload starts with the lock word (4-byte aligned, zero-initialized by
-        // the memfd), which lives as long as the segment this borrows.
-        unsafe { &*self.segment.payload().cast::<RawMutex>() }
-    }
+/// A lock word and `len` `T`s in one segment, as `Value` and `Array` share them.
+trait Locked<T> {
+    fn shared(&self) -> (&RobustLock, *mut T, usize);
+}
 
-    fn data_ptr(&self) -> *mut T {
-        // SAFETY: the payload holds `data_offset + len * size_of::<T>()` bytes.
-        unsafe { self.segment.payload().add(data_offset::<T>()).cast::<T>() }
+impl<T: Pod> Locked<T> for Shared<ValueState, T> {
+    fn shared(&self) -> (&RobustLock, *mut T, usize) {
+        (&self.state().0, self.data_ptr(), self.len())
     }
 }
 
-impl<T> Clone for Locked<T> {
-    fn clone(&self) -> Self {
-        Locked {
-            segment: Arc::clone(&self.segment),
-            len: self.len,
-            _type: PhantomData,
-        }
+impl<T: Pod> Locked<T> for Shared<ArrayState, T> {
+    fn shared(&self) -> (&RobustLock, *mut T, usize) {
+        (&self.state().0, self.data_ptr(), self.len())
     }
 }
 
 /// Holds a shared lock; releases it on drop. Wrapped by [`ValueGuard`] and [`ArrayGuard`].
 struct RawGuard<'a, T> {
-    owner: &'a Locked<T>,
+    lock: &'a RobustLock,
+    data: *mut T,
+    len: usize,
+    owner_died: bool,
 }
 
-impl<T> RawGuard<'_, T> {
+impl<'a, T> RawGuard<'a, T> {
+    fn take(owner: &'a impl Locked<T>, deadline: Option<Deadline>) -> Option<Self> {
+        let (lock, data, len) = owner.shared();
+        let taken = match deadline {
+            None => lock.try_lock()?,
+            Some(d) => lock.lock(d)?,
+        };
+        Some(RawGuard {
+            lock,
+            data,
+            len,
+            owner_died: taken == Taken::OwnerDied,
+        })
+    }
+
     fn slice(&self) -> &[T] {
         // SAFETY: the lock is held, so no other thread or process touches the data; the
         // slice is in bounds, aligned and initialized (zero or written at creation).
-        unsafe { std::slice::from_raw_parts(self.owner.data_ptr(), self.owner.len) }
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 
     fn slice_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `slice`; `&mut self` makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.owner.data_ptr(), self.owner.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
     }
 }
 
 impl<T> Drop for RawGuard<'_, T> {
     fn drop(&mut self) {
-        self.owner.raw_mutex().unlock();
+        self.lock.unlock();
     }
 }
 
 /// Holds the lock of a [`Value`]; dereferences to the value; releases the lock on drop.
 pub struct ValueGuard<'a, T>(RawGuard<'a, T>);
+
+impl<T> ValueGuard<'_, T> {
+    /// Whether the lock's previous holder died holding it (its process was killed inside
+    /// the critical section): the value may be half-updated; check or repair it.
+    pub fn owner_died(&self) -> bool {
+        self.0.owner_died
+    }
+}
 
 impl<T> Deref for ValueGuard<'_, T> {
     type Target = T;
@@ -151,6 +127,14 @@ impl<T: fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
 
 /// Holds the lock of an [`Array`]; dereferences to its elements; releases the lock on drop.
 pub struct ArrayGuard<'a, T>(RawGuard<'a, T>);
+
+impl<T> ArrayGuard<'_, T> {
+    /// Whether the lock's previous holder died holding it: the elements may be
+    /// half-updated; check or repair them.
+    pub fn owner_died(&self) -> bool {
+        self.0.owner_died
+    }
+}
 
 impl<T> Deref for ArrayGuard<'_, T> {
     type Target = [T];
@@ -187,9 +171,10 @@ impl<T: fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 /// | `with v.get_lock(): v.value += 1` | `*v.lock() += 1;` |
 /// | `v.get_lock().acquire(timeout=t)` | `v.lock_timeout(t)` |
 ///
-/// A process killed while holding the lock leaves it held: keep critical sections short and
-/// free of anything that can kill the process. (The cross-process `Lock` with owner-died
-/// recovery is a separate primitive.)
+/// A process killed while holding the lock does not leave it held: the next taker gets it,
+/// and [`ValueGuard::owner_died`] tells it the value may be half-updated (Python's lock would
+/// stay held forever). A tandem child's death is noticed at once; another process's within
+/// a few milliseconds.
 ///
 /// # Examples
 /// The race the seeds teach, across processes, fixed with the value's lock:
@@ -213,8 +198,8 @@ impl<T: fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 /// assert_eq!(counter.get(), 2000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Value<T> {
-    inner: Locked<T>,
+pub struct Value<T: Pod> {
+    inner: Shared<ValueState, T>,
 }
 
 impl<T: Pod> Value<T> {
@@ -225,23 +210,23 @@ impl<T: Pod> Value<T> {
     /// descriptors).
     pub fn new(value: T) -> io::Result<Self> {
         Ok(Value {
-            inner: Locked::create(Kind::Value, std::iter::once(value))?,
+            inner: Shared::create(|_| {}, std::iter::once(value))?,
         })
     }
 
     /// Takes the lock; the guard dereferences to the value (Python's `with v.get_lock():`).
     pub fn lock(&self) -> ValueGuard<'_, T> {
-        ValueGuard(self.inner.lock())
+        ValueGuard(RawGuard::take(&self.inner, Some(Deadline::NEVER)).expect("no deadline"))
     }
 
     /// Takes the lock if it is free.
     pub fn try_lock(&self) -> Option<ValueGuard<'_, T>> {
-        self.inner.try_lock().map(ValueGuard)
+        RawGuard::take(&self.inner, None).map(ValueGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (`Duration::MAX` waits forever).
     pub fn lock_timeout(&self, timeout: Duration) -> Option<ValueGuard<'_, T>> {
-        self.inner.lock_timeout(timeout).map(ValueGuard)
+        RawGuard::take(&self.inner, Some(Deadline::after(timeout))).map(ValueGuard)
     }
 
     /// The value, read under the lock (Python's `v.value`).
@@ -282,48 +267,48 @@ impl<T: Pod> Value<T> {
 /// assert_eq!(a.to_vec(), [10.0, 5.0, 3.0]);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct Array<T> {
-    inner: Locked<T>,
+pub struct Array<T: Pod> {
+    inner: Shared<ArrayState, T>,
 }
 
 impl<T: Pod> Array<T> {
     /// `len` zeros (Python's `Array(typecode, size)`).
     pub fn new(len: usize) -> io::Result<Self> {
         Ok(Array {
-            inner: Locked::create(Kind::Array, (0..len).map(|_| T::zeroed()))?,
+            inner: Shared::create(|_| {}, (0..len).map(|_| T::zeroed()))?,
         })
     }
 
     /// A copy of `values` (Python's `Array(typecode, initializer)`).
     pub fn from_slice(values: &[T]) -> io::Result<Self> {
         Ok(Array {
-            inner: Locked::create(Kind::Array, values.iter().copied())?,
+            inner: Shared::create(|_| {}, values.iter().copied())?,
         })
     }
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        self.inner.len
+        self.inner.len()
     }
 
     /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
-        self.inner.len == 0
+        self.inner.len() == 0
     }
 
     /// Takes the lock; the guard dereferences to the elements.
     pub fn lock(&self) -> ArrayGuard<'_, T> {
-        ArrayGuard(self.inner.lock())
+        ArrayGuard(RawGuard::take(&self.inner, Some(Deadline::NEVER)).expect("no deadline"))
     }
 
     /// Takes the lock if it is free.
     pub fn try_lock(&self) -> Option<ArrayGuard<'_, T>> {
-        self.inner.try_lock().map(ArrayGuard)
+        RawGuard::take(&self.inner, None).map(ArrayGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (`Duration::MAX` waits forever).
     pub fn lock_timeout(&self, timeout: Duration) -> Option<ArrayGuard<'_, T>> {
-        self.inner.lock_timeout(timeout).map(ArrayGuard)
+        RawGuard::take(&self.inner, Some(Deadline::after(timeout))).map(ArrayGuard)
     }
 
     /// Element `index`, read under the lock.
@@ -351,7 +336,7 @@ impl<T: Pod> Array<T> {
 }
 
 /// Integer types with an atomic twin: what [`RawValue`] and [`RawArray`] hold.
-pub trait AtomicRepr: Copy + sealed::Sealed {
+pub trait AtomicRepr: Copy + Send + Sync + 'static + sealed::Sealed {
     /// The atomic type of the same size (`u64` → `AtomicU64`).
     type Atomic: Sync;
     #[doc(hidden)]
@@ -381,59 +366,28 @@ atomic_repr! {
     i64 => atomic::AtomicI64, isize => atomic::AtomicIsize, bool => atomic::AtomicBool,
 }
 
-/// Atomic slots in one segment, without a lock.
-struct Atomics<T: AtomicRepr> {
-    segment: Arc<Segment>,
-    len: usize,
-    _type: PhantomData<T>,
+/// The (empty) state of a `RawValue`.
+pub(crate) struct RawValueState;
+/// The (empty) state of a `RawArray`.
+pub(crate) struct RawArrayState;
+
+// SAFETY: no fields.
+unsafe impl SharedState for RawValueState {
+    const KIND: Kind = Kind::RawValue;
 }
 
-impl<T: AtomicRepr> Atomics<T> {
-    fn create(kind: Kind, values: impl ExactSizeIterator<Item = T>) -> io::Result<Self> {
-        let len = values.len();
-        let bytes = std::mem::size_of::<T::Atomic>()
-            .checked_mul(len)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))?;
-        let segment = Segment::create(kind, type_tag::<T>(), len, bytes)?;
-        let this = Atomics {
-            segment: Arc::new(segment),
-            len,
-            _type: PhantomData,
-        };
-        // SAFETY: the segment is new and not shared yet; writing whole atomics in bounds.
-        unsafe {
-            let base = this.segment.payload().cast::<T::Atomic>();
-            for (i, v) in values.enumerate() {
-                base.add(i).write(v.new_atomic());
-            }
-        }
-        Ok(this)
-    }
-
-    fn open(kind: Kind, fd: std::os::fd::OwnedFd) -> Result<Self, String> {
-        let (segment, len) = Segment::open(fd, kind, type_tag::<T>())?;
-        Ok(Atomics {
-            segment: Arc::new(segment),
-            len,
-            _type: PhantomData,
-        })
-    }
-
-    fn slice(&self) -> &[T::Atomic] {
-        // SAFETY: the payload holds `len` atomics (64-aligned, initialized at creation); an
-        // atomic may be shared between threads and processes alike.
-        unsafe { std::slice::from_raw_parts(self.segment.payload().cast::<T::Atomic>(), self.len) }
-    }
+// SAFETY: no fields.
+unsafe impl SharedState for RawArrayState {
+    const KIND: Kind = Kind::RawArray;
 }
 
-impl<T: AtomicRepr> Clone for Atomics<T> {
-    fn clone(&self) -> Self {
-        Atomics {
-            segment: Arc::clone(&self.segment),
-            len: self.len,
-            _type: PhantomData,
-        }
-    }
+/// The elements of a raw object, as atomics.
+fn atomics<S: SharedState, T: AtomicRepr>(shared: &Shared<S, T>) -> &[T::Atomic] {
+    const { assert!(std::mem::size_of::<T>() == std::mem::size_of::<T::Atomic>()) };
+    // SAFETY: `len` elements of `T` live at `data_ptr`, aligned to `T` — and an integer and
+    // its atomic twin have the same size and (for these types, on Linux targets) alignment;
+    // the memory is shared with other processes, which is what atomics are for.
+    unsafe { std::slice::from_raw_parts(shared.data_ptr().cast::<T::Atomic>(), shared.len()) }
 }
 
 /// Python's `multiprocessing.RawValue`: one integer in shared memory without a lock,
@@ -454,14 +408,14 @@ impl<T: AtomicRepr> Clone for Atomics<T> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct RawValue<T: AtomicRepr> {
-    inner: Atomics<T>,
+    inner: Shared<RawValueState, T>,
 }
 
 impl<T: AtomicRepr> RawValue<T> {
     /// A new shared atomic holding `value`.
     pub fn new(value: T) -> io::Result<Self> {
         Ok(RawValue {
-            inner: Atomics::create(Kind::RawValue, std::iter::once(value))?,
+            inner: Shared::create(|_| {}, std::iter::once(value))?,
         })
     }
 }
@@ -469,7 +423,7 @@ impl<T: AtomicRepr> RawValue<T> {
 impl<T: AtomicRepr> Deref for RawValue<T> {
     type Target = T::Atomic;
     fn deref(&self) -> &T::Atomic {
-        &self.inner.slice()[0]
+        &atomics(&self.inner)[0]
     }
 }
 
@@ -487,14 +441,14 @@ impl<T: AtomicRepr> Deref for RawValue<T> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct RawArray<T: AtomicRepr> {
-    inner: Atomics<T>,
+    inner: Shared<RawArrayState, T>,
 }
 
 impl<T: AtomicRepr + Default> RawArray<T> {
     /// `len` zeros.
     pub fn new(len: usize) -> io::Result<Self> {
         Ok(RawArray {
-            inner: Atomics::create(Kind::RawArray, (0..len).map(|_| T::default()))?,
+            inner: Shared::create(|_| {}, (0..len).map(|_| T::default()))?,
         })
     }
 }
@@ -503,7 +457,7 @@ impl<T: AtomicRepr> RawArray<T> {
     /// A copy of `values`.
     pub fn from_slice(values: &[T]) -> io::Result<Self> {
         Ok(RawArray {
-            inner: Atomics::create(Kind::RawArray, values.iter().copied())?,
+            inner: Shared::create(|_| {}, values.iter().copied())?,
         })
     }
 }
@@ -511,59 +465,38 @@ impl<T: AtomicRepr> RawArray<T> {
 impl<T: AtomicRepr> Deref for RawArray<T> {
     type Target = [T::Atomic];
     fn deref(&self) -> &[T::Atomic] {
-        self.inner.slice()
+        atomics(&self.inner)
     }
 }
 
-/// Clone, Debug, and passing to another process, alike for the four types.
-macro_rules! shared_handle {
-    ($name:ident, $inner:ident, $kind:expr, $bound:path) => {
-        impl<T: $bound> Clone for $name<T> {
-            /// Another handle to the same shared memory (nothing is copied).
-            fn clone(&self) -> Self {
-                $name {
-                    inner: self.inner.clone(),
-                }
-            }
-        }
+shared_handle!(Value<T: Pod>);
+shared_handle!(Array<T: Pod>);
+shared_handle!(RawValue<T: AtomicRepr>);
+shared_handle!(RawArray<T: AtomicRepr>);
 
-        impl<T: $bound> fmt::Debug for $name<T> {
+macro_rules! debug_handle {
+    ($($name:ident<$t:ident: $bound:path>),*) => {$(
+        impl<$t: $bound> fmt::Debug for $name<$t> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
-                    .field("type", &std::any::type_name::<T>())
-                    .field("len", &self.inner.len)
+                    .field("type", &std::any::type_name::<$t>())
+                    .field("len", &self.inner.len())
                     .finish_non_exhaustive()
             }
         }
-
-        /// The handle travels to another process with its shared memory segment.
-        impl<T: $bound> Serialize for $name<T> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                serialize_fd(self.inner.segment.fd(), s)
-            }
-        }
-
-        impl<'de, T: $bound> Deserialize<'de> for $name<T> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let fd = deserialize_fd(d)?;
-                let inner = $inner::open($kind, fd).map_err(handle_de_error)?;
-                Ok($name { inner })
-            }
-        }
-    };
+    )*};
 }
 
-shared_handle!(Value, Locked, Kind::Value, Pod);
-shared_handle!(Array, Locked, Kind::Array, Pod);
-shared_handle!(RawValue, Atomics, Kind::RawValue, AtomicRepr);
-shared_handle!(RawArray, Atomics, Kind::RawArray, AtomicRepr);
+debug_handle!(Value<T: Pod>, Array<T: Pod>, RawValue<T: AtomicRepr>, RawArray<T: AtomicRepr>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::process::codec;
+    use serde::Serialize;
     use std::os::fd::{BorrowedFd, OwnedFd};
     use std::sync::atomic::Ordering;
+    use std::sync::Arc;
 
     /// A copy of a descriptor that a live handle owns.
     fn dup(fd: std::os::fd::RawFd) -> OwnedFd {

@@ -766,6 +766,10 @@ pub struct InvalidPartiesError {
 }
 
 impl InvalidPartiesError {
+    pub(crate) fn new(parties: usize) -> Self {
+        InvalidPartiesError { parties }
+    }
+
     /// The number of parties that was asked for.
     pub fn parties(&self) -> usize {
         self.parties
@@ -796,6 +800,9 @@ pub enum BrokenReason {
     ActionPanicked,
     /// [`Barrier::reset`] was called while this thread was waiting.
     Reset,
+    /// A process registered with a cross-process barrier died (only
+    /// [`process::Barrier`](crate::process::Barrier) breaks this way).
+    PartyDied,
 }
 
 /// A wait on a broken barrier: Python's `threading.BrokenBarrierError`, with the reason.
@@ -817,6 +824,13 @@ impl BrokenBarrierError {
             RESET => BrokenReason::Reset,
             _ => unreachable!("fate {fate} is not a broken reason"),
         };
+        BrokenBarrierError {
+            reason,
+            panic_message,
+        }
+    }
+
+    pub(crate) fn with_reason(reason: BrokenReason, panic_message: Option<String>) -> Self {
         BrokenBarrierError {
             reason,
             panic_message,
@@ -853,6 +867,10 @@ impl fmt::Display for BrokenBarrierError {
             BrokenReason::Reset => f.write_str(
                 "broken barrier: it was reset while this thread waited; wait again to join the \
                  next generation",
+            ),
+            BrokenReason::PartyDied => f.write_str(
+                "broken barrier: a process that shares it died, so its party can never arrive; \
+                 call reset() before waiting on it again",
             ),
         }
     }

@@ -354,6 +354,14 @@ pub struct OverReleaseError {
 }
 
 impl OverReleaseError {
+    pub(crate) fn new(released: usize, available: usize, bound: usize) -> Self {
+        OverReleaseError {
+            released,
+            available,
+            bound,
+        }
+    }
+
     /// How many permits the refused call tried to release.
     pub fn released(&self) -> usize {
         self.released

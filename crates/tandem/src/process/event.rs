@@ -1,0 +1,113 @@
+//! `Event` across processes (Python's `multiprocessing.Event`): a flag in shared memory.
+
+use super::shared::{shared_handle, Shared, SharedState};
+use super::shm::Kind;
+use crate::wait::{futex, Deadline};
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// The flag (the futex word) and whether anyone may sleep on it.
+#[repr(C)]
+pub(crate) struct EventState {
+    flag: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+// SAFETY: atomics only; clear with no sleeper when zeroed.
+unsafe impl SharedState for EventState {
+    const KIND: Kind = Kind::Event;
+}
+
+/// Python's `multiprocessing.Event`: a flag that processes (and threads) wait for.
+///
+/// The methods of [`sync::Event`](crate::sync::Event): `set`, `clear`, `is_set`, `wait`,
+/// `wait_timeout`. An event holds nothing a dead process could keep, so there is nothing
+/// to recover; a process that dies while waiting simply stops waiting.
+///
+/// # Examples
+/// ```
+/// tandem::process::init();
+/// use tandem::process::{Event, Process};
+///
+/// fn wait_for_start(start: Event) -> bool {
+///     start.wait_timeout(std::time::Duration::from_secs(30))
+/// }
+///
+/// let start = Event::new()?;
+/// let child = Process::spawn(wait_for_start, start.clone())?;
+/// start.set();
+/// assert!(child.join()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Event {
+    inner: Shared<EventState>,
+}
+
+shared_handle!(Event);
+
+impl Event {
+    /// A new, clear event in shared memory.
+    pub fn new() -> io::Result<Self> {
+        Ok(Event {
+            inner: Shared::create(|_| {}, std::iter::empty())?,
+        })
+    }
+
+    fn state(&self) -> &EventState {
+        self.inner.state()
+    }
+
+    /// Whether the flag is set (Python's `is_set()`).
+    pub fn is_set(&self) -> bool {
+        self.state().flag.load(Ordering::Acquire) != 0
+    }
+
+    /// Sets the flag and wakes every waiter (Python's `set()`).
+    pub fn set(&self) {
+        let s = self.state();
+        s.flag.store(1, Ordering::SeqCst);
+        if s.sleepers.load(Ordering::SeqCst) != 0 {
+            futex::wake(&s.flag, u32::MAX);
+        }
+    }
+
+    /// Clears the flag (Python's `clear()`).
+    pub fn clear(&self) {
+        self.state().flag.store(0, Ordering::SeqCst);
+    }
+
+    /// Waits until the flag is set (Python's `wait()`); returns `true`.
+    pub fn wait(&self) -> bool {
+        self.wait_deadline(Deadline::NEVER)
+    }
+
+    /// Waits at most `timeout` for the flag (Python's `wait(timeout)`): whether it was set.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_deadline(Deadline::after(timeout))
+    }
+
+    fn wait_deadline(&self, deadline: Deadline) -> bool {
+        let s = self.state();
+        loop {
+            if self.is_set() {
+                return true;
+            }
+            s.sleepers.fetch_add(1, Ordering::SeqCst);
+            let in_time = s.flag.load(Ordering::SeqCst) != 0 || futex::wait(&s.flag, 0, deadline);
+            s.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if !in_time {
+                return self.is_set();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("process::Event")
+            .field("is_set", &self.is_set())
+            .finish()
+    }
+}
