@@ -37,6 +37,8 @@ fn tour_list_names_every_scenario_with_its_seeds() {
         "bank-transfer",
         "pipe",
         "process-memory",
+        "process-sync",
+        "lock-owner-died",
     ] {
         let line = text
             .lines()
@@ -172,6 +174,18 @@ fn the_process_benchmarks_have_their_names_and_impls() {
         ("pipe.roundtrip.8b", "[tandem, floor, ipc-channel, cpython]"),
         ("pipe.roundtrip.4k", "[tandem, floor, ipc-channel, cpython]"),
         ("pipe.stream", "[tandem, floor, ipc-channel, cpython]"),
+        (
+            "process.lock.uncontended",
+            "[tandem, thread-lock, pthread-robust, cpython]",
+        ),
+        (
+            "process.lock.handoff",
+            "[tandem, floor, pthread-robust, cpython]",
+        ),
+        ("process.semaphore", "[tandem, cpython]"),
+        ("process.barrier.round", "[tandem, cpython]"),
+        ("process.lock.recovery.p50", "[tandem]"),
+        ("process.lock.recovery.p99", "[tandem]"),
     ] {
         let line = text
             .lines()
@@ -182,10 +196,20 @@ fn the_process_benchmarks_have_their_names_and_impls() {
 }
 
 #[test]
-fn the_pipe_and_process_memory_tours_pass() {
-    let out = tandem(&["tour", "pipe", "process-memory"]);
+fn the_process_tours_pass() {
+    let out = tandem(&[
+        "tour",
+        "pipe",
+        "process-memory",
+        "process-sync",
+        "lock-owner-died",
+    ]);
     assert!(out.status.success(), "{out:?}");
-    assert!(stdout(&out).contains("2 scenario(s), 7 checks, all passed"));
+    assert!(
+        stdout(&out).contains("4 scenario(s), 21 checks, all passed"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// A child started from a different build of a program refuses to run the function (it

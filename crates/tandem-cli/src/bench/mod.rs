@@ -46,6 +46,8 @@ mod executor;
 mod lock;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
+#[cfg(target_os = "linux")]
+mod process_sync;
 mod queue;
 mod rlock;
 mod semaphore;
@@ -95,6 +97,8 @@ const MODULES: &[Module] = &[
     (diagnostics::benches, diagnostics::sizes),
     #[cfg(target_os = "linux")]
     (process::benches, process::sizes),
+    #[cfg(target_os = "linux")]
+    (process_sync::benches, process_sync::sizes),
 ];
 
 /// Every benchmark, in the order they are run.

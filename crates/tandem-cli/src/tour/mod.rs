@@ -28,6 +28,8 @@ mod executor;
 mod lock;
 #[cfg(target_os = "linux")]
 mod process;
+#[cfg(target_os = "linux")]
+mod process_sync;
 mod queue;
 mod rlock;
 mod semaphore;
@@ -87,6 +89,8 @@ fn all_scenarios() -> Vec<Scenario> {
     all.extend(deadlock::scenarios());
     #[cfg(target_os = "linux")]
     all.extend(process::scenarios());
+    #[cfg(target_os = "linux")]
+    all.extend(process_sync::scenarios());
     all
 }
 

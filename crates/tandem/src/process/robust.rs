@@ -22,10 +22,11 @@
 //! | 30 `DIED` | the last owner died holding it; the next acquirer is told |
 //! | 31 `WAITERS` | someone may sleep on the word: unlock must wake |
 //!
-//! Beside it, `owner_pid` and `owner_start` name the owning *process* for liveness checks.
-//! The owner writes them after taking the lock and clears them before releasing it, so a
-//! checker that reads the state and then a non-zero start sees the current owner's (the
-//! release sequence of the previous unlock orders the clear before the new owner's CAS).
+//! Beside it, `owner` names the owning *process* for liveness checks: its pid and start
+//! time packed in one word (`Owner::packed`). The owner writes it after taking the lock and
+//! clears it before releasing it, so a checker that reads the state and then a non-zero
+//! `owner` sees the current owner's (the release sequence of the previous unlock orders the
+//! clear before the new owner's CAS).
 
 use crate::sync::Lock;
 use crate::wait::{futex, Deadline};
@@ -56,24 +57,34 @@ fn stat(pid: u32) -> Option<(u8, u64)> {
 }
 
 impl Owner {
-    /// This process.
+    /// This process (read once: tandem starts children by executing the program again,
+    /// never by a bare `fork`, so a process's identity never changes under it).
+    #[inline]
     pub(crate) fn current() -> Owner {
         static ME: OnceLock<Owner> = OnceLock::new();
-        let pid = std::process::id();
-        let me = *ME.get_or_init(|| Owner {
-            pid,
-            start: stat(pid).map_or(1, |(_, s)| s.max(1)),
-        });
-        // A process started by re-execution has a fresh static; this only guards a fork
-        // without exec (which tandem never does, but a user might).
-        if me.pid == pid {
-            me
-        } else {
+        *ME.get_or_init(|| {
+            let pid = std::process::id();
             Owner {
                 pid,
                 start: stat(pid).map_or(1, |(_, s)| s.max(1)),
             }
-        }
+        })
+    }
+}
+
+impl Owner {
+    /// Pid (22 bits: Linux's `pid_max` is at most 2^22) and start time (the rest) in one
+    /// word, non-zero.
+    pub(crate) fn packed(self) -> u64 {
+        (self.start << 22) | u64::from(self.pid)
+    }
+
+    /// The owner packed by [`Owner::packed`]; `None` for 0 (no owner named).
+    pub(crate) fn unpack(word: u64) -> Option<Owner> {
+        (word != 0).then_some(Owner {
+            pid: (word & ((1 << 22) - 1)) as u32,
+            start: word >> 22,
+        })
     }
 }
 
@@ -113,17 +124,15 @@ pub(crate) enum Taken {
 #[repr(C)]
 pub(crate) struct RobustLock {
     state: AtomicU32,
-    owner_pid: AtomicU32,
-    owner_start: AtomicU64,
+    owner: AtomicU64,
 }
 
 impl RobustLock {
     /// Names the owning process (after the state's CAS made the caller the owner).
     #[inline]
     fn claim(&self) {
-        let me = Owner::current();
-        self.owner_pid.store(me.pid, Ordering::Relaxed);
-        self.owner_start.store(me.start, Ordering::Release);
+        self.owner
+            .store(Owner::current().packed(), Ordering::Release);
     }
 
     /// Takes the lock if it is free.
@@ -230,12 +239,8 @@ impl RobustLock {
 
     /// The owning process, if the owner of state `s` has named it.
     fn owner_of(&self, s: u32) -> Option<Owner> {
-        let start = self.owner_start.load(Ordering::Acquire);
-        let pid = self.owner_pid.load(Ordering::Relaxed);
-        if start == 0 || self.state.load(Ordering::Relaxed) & ID != s & ID {
-            return None;
-        }
-        Some(Owner { pid, start })
+        let owner = Owner::unpack(self.owner.load(Ordering::Acquire))?;
+        (self.state.load(Ordering::Relaxed) & ID == s & ID).then_some(owner)
     }
 
     /// The owner of state `s` is dead: free the word with `DIED` set and wake everyone.
@@ -246,8 +251,7 @@ impl RobustLock {
             .compare_exchange(s, freed, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            self.owner_pid.store(0, Ordering::Relaxed);
-            self.owner_start.store(0, Ordering::Relaxed);
+            self.owner.store(0, Ordering::Relaxed);
             futex::wake(&self.state, u32::MAX);
             true
         } else {
@@ -258,8 +262,7 @@ impl RobustLock {
     /// Releases the lock (whoever holds it: a `Lock` may be released by another thread).
     #[inline]
     pub(crate) fn unlock(&self) {
-        self.owner_start.store(0, Ordering::Relaxed);
-        self.owner_pid.store(0, Ordering::Relaxed);
+        self.owner.store(0, Ordering::Relaxed);
         if self.state.swap(0, Ordering::Release) & WAITERS != 0 {
             futex::wake(&self.state, 1);
         }
@@ -278,7 +281,8 @@ impl RobustLock {
     /// Supervisor path: `pid` has died (and is not yet reaped); free the lock if it held it.
     pub(crate) fn recover(&self, pid: u32) -> bool {
         let s = self.state.load(Ordering::Acquire);
-        s & ID != 0 && self.owner_pid.load(Ordering::Relaxed) == pid && self.mark_died(s)
+        let owner = Owner::unpack(self.owner.load(Ordering::Acquire));
+        s & ID != 0 && owner.is_some_and(|o| o.pid == pid) && self.mark_died(s)
     }
 }
 
@@ -446,9 +450,11 @@ mod tests {
     fn the_robust_lock_excludes_and_times_out() {
         let lock = RobustLock {
             state: AtomicU32::new(0),
-            owner_pid: AtomicU32::new(0),
-            owner_start: AtomicU64::new(0),
+            owner: AtomicU64::new(0),
         };
+        let me = Owner::current();
+        assert_eq!(Owner::unpack(me.packed()), Some(me));
+        assert_eq!(Owner::unpack(0), None);
         assert_eq!(lock.try_lock(), Some(Taken::Clean));
         assert!(lock.is_mine() && lock.is_locked());
         assert_eq!(lock.try_lock(), None);

@@ -42,8 +42,11 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> bool 
     }
 }
 
-/// Wakes up to `n` processes or threads sleeping on `word`; how many were woken.
+/// Wakes up to `n` processes or threads sleeping on `word` (`u32::MAX`: all); how many
+/// were woken.
 pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
+    // The kernel reads the count as an `int`: `u32::MAX` would be -1, which wakes one.
+    let n = n.min(i32::MAX as u32);
     futex::wake(word, futex::Flags::empty(), n).unwrap_or(0)
 }
 
@@ -67,6 +70,35 @@ mod tests {
         let d = Deadline::after(Duration::from_millis(20));
         while wait(&word, 0, d) {}
         assert!(d.has_passed());
+    }
+
+    #[test]
+    fn waking_all_wakes_every_sleeper() {
+        let word = Arc::new(AtomicU32::new(0));
+        let sleepers: Vec<_> = (0..3)
+            .map(|_| {
+                let w = Arc::clone(&word);
+                std::thread::spawn(move || {
+                    while w.load(Ordering::SeqCst) == 0 {
+                        wait(&w, 0, Deadline::NEVER);
+                    }
+                })
+            })
+            .collect();
+        // The sleepers re-wait after every wake while the word is 0, so they keep going
+        // back to sleep; sooner or later one wake finds all three asleep and must wake all.
+        let deadline = Deadline::after(Duration::from_secs(30));
+        let mut most = 0;
+        while most < 3 && !deadline.has_passed() {
+            most = most.max(wake(&word, u32::MAX));
+            std::thread::yield_now();
+        }
+        assert_eq!(most, 3, "one wake(u32::MAX) woke every sleeper");
+        word.store(1, Ordering::SeqCst);
+        wake(&word, u32::MAX);
+        for s in sleepers {
+            s.join().unwrap();
+        }
     }
 
     #[test]
