@@ -40,8 +40,10 @@
 //!   `submit`, `map`, `wait`, `as_completed`, cancellation, callbacks, scoped tasks; every
 //!   `Task` is also a `std::future::Future`.
 //! - [`process`] (Linux): `multiprocessing` — child processes that run Rust functions
-//!   (`Process`, reaped at once, dying with their parent), typed `Pipe`s, and `Value` /
-//!   `Array` in shared memory. Cross-process locks, queues and pools are being built on it.
+//!   (`Process`, reaped at once, dying with their parent), typed `Pipe`s, `Value` / `Array`
+//!   in shared memory, and `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`
+//!   across processes that survive a killed holder. Process queues and pools are not built
+//!   yet.
 //! - an internal wait layer: the one place where any tandem call blocks.
 //! - [`diagnostics`] (feature `diagnostics`): a deadlock detector and watchdog that name the
 //!   threads, locks and source lines involved, a lock-order checker, contention statistics

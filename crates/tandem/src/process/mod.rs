@@ -44,6 +44,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # What survives a killed process
+//! A process can be killed at any instruction (SIGKILL, the OOM killer, a crash). What it
+//! held in shared memory is recovered as follows; a tandem child's death is noticed by its
+//! parent's supervisor at once (before the child is reaped, so its pid cannot be reused
+//! meanwhile), any other process's by the waiters themselves within about 10 ms (they check
+//! the owner's pid *and* start time in `/proc`, so a reused pid cannot fool them).
+//!
+//! | held by the dead process | what happens |
+//! | --- | --- |
+//! | a [`Lock`], [`RLock`], [`Condition`]'s lock, a [`Value`]/[`Array`] lock | freed; waiters are woken; the next taker gets [`OwnerDied`] (or `owner_died()` on the guard) and may repair the data |
+//! | [`Semaphore`] permits taken through a [`SemaphorePermit`] | given back, exactly (updates are journaled, so even a death inside `acquire` balances) |
+//! | a [`Barrier`] handle (the process could still arrive) | the barrier breaks: waiters get `BrokenReason::PartyDied` instead of hanging |
+//! | a wait on a [`Condition`] or [`Event`] | nothing to do: no waiter leaves state a notifier waits for |
+//! | a [`Connection`] end | the peer's `recv` gets [`ConnectionError::Disconnected`] |
+//!
+//! Not recoverable: permits taken and kept with [`SemaphorePermit::forget`] and returned
+//! with `release(n)` (a plain count: whose share is whose cannot be known); semaphore
+//! holders beyond the 62 processes a semaphore tracks; the *data* a dead lock holder was
+//! changing (it is reported, not repaired); a thread that exits holding a lock in a process
+//! that lives on (as with the thread primitives).
+//!
 //! # Set-up
 //! A child is this program started again; it must reach [`init`] before doing anything
 //! else. In a binary, call `tandem::process::init()` first in `main` (Python's

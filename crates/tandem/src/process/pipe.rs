@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 /// Python's `multiprocessing.Pipe()`: a connected pair of [`Connection`]s.
@@ -44,34 +45,36 @@ impl Pipe {
     /// A duplex pair: each end sends and receives (Python's `Pipe()`).
     #[allow(clippy::new_ret_no_self)]
     pub fn new<T>() -> io::Result<(Connection<T>, Connection<T>)> {
-        let (a, b) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (a, b) = pair()?;
+        let (sa, sb) = pair()?;
         Ok((
-            Connection::from_fd(a, true, true),
-            Connection::from_fd(b, true, true),
+            Connection::from_fds(a, sa, true, true),
+            Connection::from_fds(b, sb, true, true),
         ))
     }
 
     /// A one-way pair `(receiver, sender)`: the first end only receives, the second only
     /// sends (Python's `Pipe(duplex=False)`, same order).
     pub fn one_way<T>() -> io::Result<(Connection<T>, Connection<T>)> {
-        let (r, w) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (r, w) = pair()?;
+        let (sr, sw) = pair()?;
         rustix::net::shutdown(&r, Shutdown::Write)?;
         rustix::net::shutdown(&w, Shutdown::Read)?;
         Ok((
-            Connection::from_fd(r, true, false),
-            Connection::from_fd(w, false, true),
+            Connection::from_fds(r, sr, true, false),
+            Connection::from_fds(w, sw, false, true),
         ))
     }
+}
+
+/// A connected pair of Unix stream sockets.
+fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// One end of a [`Pipe`]: sends and receives values of type `T` (Python's
@@ -105,9 +108,10 @@ pub struct Connection<T> {
 }
 
 impl<T> Connection<T> {
-    fn from_fd(fd: std::os::fd::OwnedFd, readable: bool, writable: bool) -> Self {
+    /// An end over a stream socket and its side socket for descriptors (`frame.rs`).
+    fn from_fds(fd: OwnedFd, side: OwnedFd, readable: bool, writable: bool) -> Self {
         Connection {
-            channel: Channel::new(fd),
+            channel: Channel::with_side(fd, Some(side)),
             readable,
             writable,
             _type: PhantomData,
@@ -256,8 +260,10 @@ impl<T> Serialize for Connection<T> {
                  Connection to another process",
             ));
         }
+        let side = self.channel.side().expect("a Connection has a side socket");
         (
-            Fd(self),
+            Fd(self.channel.fd()),
+            Fd(side),
             self.readable,
             self.writable,
             self.channel.limit() as u64,
@@ -266,15 +272,15 @@ impl<T> Serialize for Connection<T> {
     }
 }
 
-struct Fd<'a, T>(&'a Connection<T>);
+struct Fd<'a>(BorrowedFd<'a>);
 
-impl<T> Serialize for Fd<'_, T> {
+impl Serialize for Fd<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_fd(self.0.channel.fd(), s)
+        serialize_fd(self.0, s)
     }
 }
 
-struct OwnedFdDe(std::os::fd::OwnedFd);
+struct OwnedFdDe(OwnedFd);
 
 impl<'de> Deserialize<'de> for OwnedFdDe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -284,8 +290,9 @@ impl<'de> Deserialize<'de> for OwnedFdDe {
 
 impl<'de, T> Deserialize<'de> for Connection<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (fd, readable, writable, limit) = <(OwnedFdDe, bool, bool, u64)>::deserialize(d)?;
-        let conn = Connection::from_fd(fd.0, readable, writable);
+        let (fd, side, readable, writable, limit) =
+            <(OwnedFdDe, OwnedFdDe, bool, bool, u64)>::deserialize(d)?;
+        let conn = Connection::from_fds(fd.0, side.0, readable, writable);
         conn.set_max_message_size(limit as usize);
         Ok(conn)
     }
