@@ -234,6 +234,27 @@ fn a_killed_holder_is_noticed_without_a_supervisor() {
     assert!(start.elapsed() < LONG);
 }
 
+fn release_it(lock: Lock<()>) -> bool {
+    lock.release().is_ok()
+}
+
+#[test]
+fn a_leaked_lock_is_released_by_another_process_and_double_release_is_an_error() {
+    let lock = Lock::new(()).unwrap();
+    assert_eq!(lock.release(), Err(tandem::ReleaseError::Unlocked));
+    lock.acquire().unwrap().leak(); // Python's bare acquire()
+    assert!(lock.locked());
+    assert!(Process::spawn(release_it, lock.clone())
+        .unwrap()
+        .join()
+        .unwrap());
+    assert!(!lock.locked());
+    assert!(!Process::spawn(release_it, lock.clone())
+        .unwrap()
+        .join()
+        .unwrap());
+}
+
 // ---- RLock ----
 
 #[test]

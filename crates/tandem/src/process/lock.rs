@@ -168,6 +168,27 @@ impl<T: Pod> Lock<T> {
     }
 }
 
+impl Lock<()> {
+    /// Releases the lock from any thread or process (Python's `lock.release()`, which
+    /// `multiprocessing.Lock` allows from a process other than the acquirer), for a lock
+    /// taken and kept with [`LockGuard::leak`] — Python's bare `acquire()`.
+    ///
+    /// A `Lock<()>` guards no data, so this cannot corrupt memory; but releasing a lock whose
+    /// guard is still alive somewhere lets a second holder into that guard's critical
+    /// section. Pair it only with leaked guards.
+    ///
+    /// # Errors
+    /// [`ReleaseError::Unlocked`](crate::ReleaseError::Unlocked) if nobody holds the lock
+    /// (Python: `ValueError: semaphore or lock released too many times`).
+    pub fn release(&self) -> Result<(), crate::ReleaseError> {
+        if !self.raw().is_locked() {
+            return Err(crate::ReleaseError::Unlocked);
+        }
+        self.raw().unlock();
+        Ok(())
+    }
+}
+
 impl<T: Pod + fmt::Debug> fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("process::Lock")

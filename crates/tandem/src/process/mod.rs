@@ -78,6 +78,7 @@ mod event;
 mod frame;
 mod lock;
 mod pipe;
+mod queue;
 mod robust;
 mod semaphore;
 mod shared;
@@ -91,6 +92,10 @@ pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, RLock, RLockGuard};
 pub use pipe::{Connection, ConnectionError, Pipe};
+pub use queue::{
+    GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TasksLost,
+    DEFAULT_CAPACITY_BYTES,
+};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use spawn::{
     active_children, cpu_count, current_process, init, parent_process, Builder, Process,

@@ -90,6 +90,24 @@ impl<S: SharedState, T: Copy + 'static> Shared<S, T> {
         Ok(this)
     }
 
+    /// A new object of `len` zeroed elements (the segment is zero-filled already, and its
+    /// pages are only allocated when first touched).
+    pub(crate) fn create_zeroed(init: impl FnOnce(&S), len: usize) -> io::Result<Self>
+    where
+        T: bytemuck::Zeroable,
+    {
+        let bytes = std::mem::size_of::<T>()
+            .checked_mul(len)
+            .and_then(|b| b.checked_add(data_offset::<S, T>()))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "shared object too large")
+            })?;
+        let segment = Segment::create(S::KIND, Self::tag(), len, bytes)?;
+        let this = Self::wrap(segment, len);
+        init(this.state());
+        Ok(this)
+    }
+
     fn wrap(segment: Segment, len: usize) -> Self {
         let inner = Arc::new(Inner {
             segment,

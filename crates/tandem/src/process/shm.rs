@@ -35,6 +35,7 @@ pub(crate) enum Kind {
     Event = 8,
     Condition = 9,
     Barrier = 10,
+    Queue = 11,
 }
 
 /// The first bytes of every segment.
