@@ -47,6 +47,8 @@ mod lock;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
 #[cfg(target_os = "linux")]
+mod process_queue;
+#[cfg(target_os = "linux")]
 mod process_sync;
 mod queue;
 mod rlock;
@@ -99,6 +101,8 @@ const MODULES: &[Module] = &[
     (process::benches, process::sizes),
     #[cfg(target_os = "linux")]
     (process_sync::benches, process_sync::sizes),
+    #[cfg(target_os = "linux")]
+    (process_queue::benches, process_queue::sizes),
 ];
 
 /// Every benchmark, in the order they are run.
@@ -125,6 +129,8 @@ type NativeFn = Box<dyn Fn(u64) -> Duration>;
 
 enum Runner {
     Native(NativeFn),
+    /// Not measured, and why (a peer that cannot do this operation).
+    Skip(&'static str),
     CPython {
         setup: &'static str,
         body: &'static str,
@@ -162,6 +168,15 @@ impl Bench {
         self.impls.push(Impl {
             name,
             runner: Runner::Native(Box::new(run)),
+        });
+        self
+    }
+
+    /// Lists a peer that cannot run this benchmark, with the reason (printed, not measured).
+    pub(crate) fn skip(mut self, name: &'static str, why: &'static str) -> Self {
+        self.impls.push(Impl {
+            name,
+            runner: Runner::Skip(why),
         });
         self
     }
@@ -501,7 +516,7 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
             .iter()
             .filter_map(|imp| match &imp.runner {
                 Runner::Native(f) => Some((imp.name, f)),
-                Runner::CPython { .. } => None,
+                Runner::CPython { .. } | Runner::Skip(_) => None,
             })
             .collect();
         let mut measured = run_natives(bench.name, &natives, settings).into_iter();
@@ -511,6 +526,7 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
                 Runner::Native(_) => {
                     Outcome::Measured(measured.next().expect("one figure per native impl"))
                 }
+                Runner::Skip(why) => Outcome::Skipped((*why).into()),
                 Runner::CPython { .. } if !python => {
                     Outcome::Skipped("python3 not on the PATH".into())
                 }

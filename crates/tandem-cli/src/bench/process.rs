@@ -23,7 +23,7 @@ use tandem::process::{Connection, Pipe, Process};
 /// (echo N-byte messages on stdin) or `sink` (count 8-byte messages until the sentinel).
 const FLOOR_ENV: &str = "TANDEM_BENCH_FLOOR";
 /// The last message of a stream.
-const SENTINEL: u64 = u64::MAX;
+pub(super) const SENTINEL: u64 = u64::MAX;
 
 pub(crate) fn benches() -> Vec<Bench> {
     vec![
@@ -384,13 +384,13 @@ fn floor_command(role: &str) -> Command {
 }
 
 /// A floor child with a raw socket on its stdin; dropped, it is sent EOF and reaped.
-struct FloorChild {
+pub(super) struct FloorChild {
     child: Child,
-    stream: UnixStream,
+    pub(super) stream: UnixStream,
 }
 
 impl FloorChild {
-    fn start(role: &str) -> Self {
+    pub(super) fn start(role: &str) -> Self {
         let (ours, theirs) = UnixStream::pair().expect("socketpair");
         let child = floor_command(role)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
@@ -423,25 +423,24 @@ pub(crate) fn floor_child() {
     if let Some(len) = role.strip_prefix("echo:") {
         let mut buf = vec![0u8; len.parse().expect("echo length")];
         while s.read_exact(&mut buf).is_ok() && s.write_all(&buf).is_ok() {}
-    } else if role == "sink" {
-        let mut buf = vec![0u8; 64 * 1024];
-        let (mut bytes, mut last) = (0u64, [0u8; 8]);
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            // The last 8 bytes of the stream so far.
-            let mut tail = last.to_vec();
-            tail.extend_from_slice(&buf[..n]);
-            last.copy_from_slice(&tail[tail.len() - 8..]);
-            bytes += n as u64;
-            if bytes % 8 == 0 && u64::from_le_bytes(last) == SENTINEL {
-                let count = bytes / 8 - 1;
+    } else if let Some(len) = role.strip_prefix("sink") {
+        // Fixed-size records (8 bytes unless `sink:N`); a record of all 0xff ends a batch,
+        // answered with the count of records before it.
+        let len: usize = len
+            .strip_prefix(':')
+            .map_or(8, |l| l.parse().expect("sink length"));
+        let mut record = vec![0u8; len];
+        let mut count = 0u64;
+        let mut reader =
+            std::io::BufReader::with_capacity(64 * 1024, s.try_clone().expect("clone"));
+        while reader.read_exact(&mut record).is_ok() {
+            if record.iter().all(|&b| b == 0xff) {
                 if s.write_all(&count.to_le_bytes()).is_err() {
                     break;
                 }
-                bytes = 0;
-                last = [0; 8];
+                count = 0;
+            } else {
+                count += 1;
             }
         }
     }

@@ -8,10 +8,14 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-/// The flag (the futex word) and whether anyone may sleep on it.
+/// The flag, a generation bumped by every `set` (the futex word waiters sleep on), and
+/// whether anyone may sleep on it. A waiter returns `true` once the generation moves, even
+/// if a `clear` came right after the `set` (Python's semantics: a `set()` releases every
+/// thread waiting at that moment).
 #[repr(C)]
 pub(crate) struct EventState {
     flag: AtomicU32,
+    generation: AtomicU32,
     sleepers: AtomicU32,
 }
 
@@ -68,8 +72,9 @@ impl Event {
     pub fn set(&self) {
         let s = self.state();
         s.flag.store(1, Ordering::SeqCst);
+        s.generation.fetch_add(1, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) != 0 {
-            futex::wake(&s.flag, u32::MAX);
+            futex::wake(&s.generation, u32::MAX);
         }
     }
 
@@ -90,13 +95,19 @@ impl Event {
 
     fn wait_deadline(&self, deadline: Deadline) -> bool {
         let s = self.state();
+        let generation = s.generation.load(Ordering::SeqCst);
         loop {
             if self.is_set() {
                 return true;
             }
             s.sleepers.fetch_add(1, Ordering::SeqCst);
-            let in_time = s.flag.load(Ordering::SeqCst) != 0 || futex::wait(&s.flag, 0, deadline);
+            // "Announce, re-check, sleep" against "publish, check, wake": SeqCst on both.
+            let moved = s.generation.load(Ordering::SeqCst) != generation;
+            let in_time = moved || futex::wait(&s.generation, generation, deadline);
             s.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if s.generation.load(Ordering::SeqCst) != generation {
+                return true; // set since we began waiting, even if cleared again since
+            }
             if !in_time {
                 return self.is_set();
             }

@@ -8,6 +8,7 @@ use crate::wait::Deadline;
 use bytemuck::Pod;
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -298,7 +299,10 @@ impl<T: Pod> RLock<T> {
         let s = self.state();
         if s.lock.is_mine() {
             s.count.fetch_add(1, Ordering::Relaxed);
-            Some(RLockGuard { lock: self })
+            Some(RLockGuard {
+                lock: self,
+                _not_send: PhantomData,
+            })
         } else {
             None
         }
@@ -306,7 +310,13 @@ impl<T: Pod> RLock<T> {
 
     fn first(&self, taken: Taken) -> LockResult<RLockGuard<'_, T>> {
         self.state().count.store(1, Ordering::Relaxed);
-        wrap(taken, RLockGuard { lock: self })
+        wrap(
+            taken,
+            RLockGuard {
+                lock: self,
+                _not_send: PhantomData,
+            },
+        )
     }
 
     /// Takes the lock, or re-enters it if this thread holds it.
@@ -369,10 +379,20 @@ impl<T: Pod> fmt::Debug for RLock<T> {
     }
 }
 
-/// Holds a process [`RLock`] once; the last guard of the owner releases it.
+/// Holds a process [`RLock`] once; the last guard of the owner releases it. Not `Send`:
+/// only the owning thread may release an `RLock`.
+///
+/// ```compile_fail
+/// let lock = tandem::process::RLock::new(()).unwrap();
+/// let guard = lock.acquire().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // error: the guard cannot move to another thread
+/// });
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a, T: Pod> {
     lock: &'a RLock<T>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<T: Pod> Deref for RLockGuard<'_, T> {

@@ -185,27 +185,33 @@ impl QueueState {
         }
     }
 
-    /// Bumps a sequence word and wakes one sleeper, if one is counted.
+    /// Under the lock: bumps a sequence word and wakes one sleeper, if one is counted.
+    ///
+    /// Only when someone sleeps: a sleeper counts itself and reads the word under the lock
+    /// (see [`sleep`]), so a change made under the lock either sees it counted, or happened
+    /// before it looked at the queue and so is no reason for it to sleep.
     fn bump_one(&self, word: &AtomicU32, sleepers: &AtomicU32) {
-        word.fetch_add(1, Ordering::SeqCst);
         if sleepers.load(Ordering::SeqCst) != 0 {
+            word.fetch_add(1, Ordering::SeqCst);
             futex::wake(word, 1);
         }
     }
 
+    /// Under the lock: [`bump_one`](Self::bump_one) for every sleeper.
     fn bump_all(&self, word: &AtomicU32, sleepers: &AtomicU32) {
-        word.fetch_add(1, Ordering::SeqCst);
         if sleepers.load(Ordering::SeqCst) != 0 {
+            word.fetch_add(1, Ordering::SeqCst);
             futex::wake(word, u32::MAX);
         }
     }
 }
 
-/// Releases `held`, then sleeps on `word` (whose value under the lock was `seq`) until woken
-/// or `deadline`; whether the deadline had not passed.
+/// Counts the caller as a sleeper and reads `word` — both under the lock — then releases
+/// `held` and sleeps until the word changes or `deadline`; whether the deadline had not
+/// passed.
 fn sleep(held: Held<'_>, word: &AtomicU32, sleepers: &AtomicU32, deadline: Deadline) -> bool {
-    let seq = word.load(Ordering::SeqCst);
     sleepers.fetch_add(1, Ordering::SeqCst);
+    let seq = word.load(Ordering::SeqCst);
     drop(held);
     let in_time = word.load(Ordering::SeqCst) != seq || futex::wait(word, seq, deadline);
     sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -536,9 +542,11 @@ impl<T: Serialize + DeserializeOwned> Engine<T> {
         self.write(tail + PREFIX, bytes);
         s.tail
             .store(tail + PREFIX + bytes.len() as u64, Ordering::Relaxed);
-        s.items.fetch_add(1, Ordering::Relaxed);
+        s.items
+            .store(s.items.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if s.joinable.load(Ordering::Relaxed) != 0 {
-            s.unfinished.fetch_add(1, Ordering::Relaxed);
+            s.unfinished
+                .store(s.unfinished.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
     }
 
@@ -552,7 +560,8 @@ impl<T: Serialize + DeserializeOwned> Engine<T> {
         self.read(head + PREFIX, &mut bytes);
         s.head
             .store(head + PREFIX + bytes.len() as u64, Ordering::Relaxed);
-        s.items.fetch_sub(1, Ordering::Relaxed);
+        s.items
+            .store(s.items.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
         bytes
     }
 
@@ -632,8 +641,8 @@ impl<T: Serialize + DeserializeOwned> Engine<T> {
                 put += 1;
             }
             if put > 0 {
-                s.not_empty.fetch_add(1, Ordering::SeqCst);
                 if s.getters.load(Ordering::SeqCst) != 0 {
+                    s.not_empty.fetch_add(1, Ordering::SeqCst);
                     futex::wake(&s.not_empty, put as u32);
                 }
                 drop(held);
@@ -665,9 +674,9 @@ impl<T: Serialize + DeserializeOwned> Engine<T> {
                 } else {
                     s.bump_all(&s.not_full, &s.putters);
                 }
-                if s.items.load(Ordering::Relaxed) > 0 && s.getters.load(Ordering::SeqCst) != 0 {
+                if s.items.load(Ordering::Relaxed) > 0 {
                     // More left and others waiting: let one go on (no swallowed wake).
-                    futex::wake(&s.not_empty, 1);
+                    s.bump_one(&s.not_empty, &s.getters);
                 }
                 return Ok(records);
             }
@@ -682,10 +691,7 @@ impl<T: Serialize + DeserializeOwned> Engine<T> {
             }
             if !sleep(held, &s.not_empty, &s.getters, deadline) {
                 if s.items.load(Ordering::SeqCst) > 0 {
-                    // Items came as we gave up: pass the wake on, take one ourselves below.
-                    if s.getters.load(Ordering::SeqCst) != 0 {
-                        futex::wake(&s.not_empty, 1);
-                    }
+                    // Items came as we gave up: take them (and so pass any wake on).
                     return self.get_records(n, None).map_err(|_| GetError::Timeout);
                 }
                 return Err(if s.is_shut() {
