@@ -39,6 +39,7 @@ fn tour_list_names_every_scenario_with_its_seeds() {
         "process-memory",
         "process-sync",
         "lock-owner-died",
+        "process-queue",
     ] {
         let line = text
             .lines()
@@ -186,6 +187,18 @@ fn the_process_benchmarks_have_their_names_and_impls() {
         ("process.barrier.round", "[tandem, cpython]"),
         ("process.lock.recovery.p50", "[tandem]"),
         ("process.lock.recovery.p99", "[tandem]"),
+        (
+            "process.queue.spsc",
+            "[tandem, floor, ipc-channel, cpython, cpython-simple]",
+        ),
+        (
+            "process.queue.mpmc",
+            "[tandem, floor, ipc-channel, cpython, cpython-simple]",
+        ),
+        (
+            "process.queue.spsc.1k",
+            "[tandem, floor, ipc-channel, cpython, cpython-simple]",
+        ),
     ] {
         let line = text
             .lines()
@@ -203,10 +216,11 @@ fn the_process_tours_pass() {
         "process-memory",
         "process-sync",
         "lock-owner-died",
+        "process-queue",
     ]);
     assert!(out.status.success(), "{out:?}");
     assert!(
-        stdout(&out).contains("4 scenario(s), 21 checks, all passed"),
+        stdout(&out).contains("5 scenario(s), 28 checks, all passed"),
         "{}",
         stdout(&out)
     );

@@ -41,9 +41,9 @@
 //!   `Task` is also a `std::future::Future`.
 //! - [`process`] (Linux): `multiprocessing` — child processes that run Rust functions
 //!   (`Process`, reaped at once, dying with their parent), typed `Pipe`s, `Value` / `Array`
-//!   in shared memory, and `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`
-//!   across processes that survive a killed holder. Process queues and pools are not built
-//!   yet.
+//!   in shared memory, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`
+//!   across processes that survive a killed holder, and `Queue`, `JoinableQueue`,
+//!   `SimpleQueue` in a shared-memory ring. Process pools are not built yet.
 //! - an internal wait layer: the one place where any tandem call blocks.
 //! - [`diagnostics`] (feature `diagnostics`): a deadlock detector and watchdog that name the
 //!   threads, locks and source lines involved, a lock-order checker, contention statistics

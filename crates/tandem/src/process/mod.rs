@@ -19,6 +19,10 @@
 //!   survive a process killed while holding them (`robust.rs`): a lock is handed on with
 //!   [`OwnerDied`], a dead holder's semaphore permits return, a barrier breaks.
 //!
+//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (`queue.rs`): the vocabulary of
+//!   [`queue`](crate::queue) across processes, in a shared-memory ring of length-prefixed
+//!   records, with no feeder thread.
+//!
 //! Every handle — a `Connection`, a `Value`, … — can be passed to a child in its arguments
 //! or sent over a `Connection`, as in Python.
 //!
@@ -58,6 +62,8 @@
 //! | a [`Barrier`] handle (the process could still arrive) | the barrier breaks: waiters get `BrokenReason::PartyDied` instead of hanging |
 //! | a wait on a [`Condition`] or [`Event`] | nothing to do: no waiter leaves state a notifier waits for |
 //! | a [`Connection`] end | the peer's `recv` gets [`ConnectionError::Disconnected`] |
+//! | a [`Queue`] put or get in progress | rolled back (a put's half-written item is dropped; a get's item stays queued) |
+//! | items a [`JoinableQueue`] consumer got but did not `task_done` | written off: `join` returns [`TasksLost`] instead of hanging |
 //!
 //! Not recoverable: permits taken and kept with [`SemaphorePermit::forget`] and returned
 //! with `release(n)` (a plain count: whose share is whose cannot be known); semaphore
