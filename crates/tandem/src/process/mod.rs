@@ -23,6 +23,10 @@
 //!   [`queue`](crate::queue) across processes, in a shared-memory ring of length-prefixed
 //!   records, with no feeder thread.
 //!
+//! - [`ProcessPoolExecutor`] and [`Pool`] (`pool.rs`): worker processes behind the thread
+//!   executor's [`Task`](crate::executor::Task) futures; a crashed worker fails only its
+//!   own task and is replaced.
+//!
 //! Every handle — a `Connection`, a `Value`, … — can be passed to a child in its arguments
 //! or sent over a `Connection`, as in Python.
 //!
@@ -84,6 +88,7 @@ mod event;
 mod frame;
 mod lock;
 mod pipe;
+mod pool;
 mod queue;
 mod robust;
 mod semaphore;
@@ -98,6 +103,10 @@ pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, RLock, RLockGuard};
 pub use pipe::{Connection, ConnectionError, Pipe};
+pub use pool::{
+    AsyncResult, Pool, PoolBuilder, PoolError, PoolTaskError, ProcessPoolExecutor, ProcessTask,
+    WorkerError,
+};
 pub use queue::{
     GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TasksLost,
     DEFAULT_CAPACITY_BYTES,

@@ -694,6 +694,25 @@ impl<R> Process<R> {
     }
 }
 
+/// Kills a child process from anywhere (a pool keeps one per worker for `terminate`).
+pub(crate) struct Killer(Arc<ChildRecord>);
+
+impl Killer {
+    pub(crate) fn kill(&self) {
+        let _ = self.0.signal(Signal::KILL);
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.0.done.is_set()
+    }
+}
+
+impl<R> Process<R> {
+    pub(crate) fn killer(&self) -> Killer {
+        Killer(Arc::clone(&self.record))
+    }
+}
+
 impl<R> fmt::Debug for Process<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Process")
