@@ -40,6 +40,8 @@ fn tour_list_names_every_scenario_with_its_seeds() {
         "process-sync",
         "lock-owner-died",
         "process-queue",
+        "process-pool",
+        "pool-worker-killed",
     ] {
         let line = text
             .lines()
@@ -199,6 +201,12 @@ fn the_process_benchmarks_have_their_names_and_impls() {
             "process.queue.spsc.1k",
             "[tandem, floor, ipc-channel, cpython, cpython-simple]",
         ),
+        (
+            "process.pool.submit_result",
+            "[tandem, cpython, cpython-pool]",
+        ),
+        ("process.pool.map", "[tandem, cpython, cpython-pool]"),
+        ("process.pool.respawn", "[tandem]"),
     ] {
         let line = text
             .lines()
@@ -217,10 +225,12 @@ fn the_process_tours_pass() {
         "process-sync",
         "lock-owner-died",
         "process-queue",
+        "process-pool",
+        "pool-worker-killed",
     ]);
     assert!(out.status.success(), "{out:?}");
     assert!(
-        stdout(&out).contains("5 scenario(s), 28 checks, all passed"),
+        stdout(&out).contains("7 scenario(s), 35 checks, all passed"),
         "{}",
         stdout(&out)
     );

@@ -43,7 +43,8 @@
 //!   (`Process`, reaped at once, dying with their parent), typed `Pipe`s, `Value` / `Array`
 //!   in shared memory, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`
 //!   across processes that survive a killed holder, and `Queue`, `JoinableQueue`,
-//!   `SimpleQueue` in a shared-memory ring. Process pools are not built yet.
+//!   `SimpleQueue` in a shared-memory ring, and `ProcessPoolExecutor` / `Pool` whose
+//!   crashed workers fail only their own task.
 //! - an internal wait layer: the one place where any tandem call blocks.
 //! - [`diagnostics`] (feature `diagnostics`): a deadlock detector and watchdog that name the
 //!   threads, locks and source lines involved, a lock-order checker, contention statistics

@@ -47,6 +47,8 @@ mod lock;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
 #[cfg(target_os = "linux")]
+mod process_pool;
+#[cfg(target_os = "linux")]
 mod process_queue;
 #[cfg(target_os = "linux")]
 mod process_sync;
@@ -103,6 +105,8 @@ const MODULES: &[Module] = &[
     (process_sync::benches, process_sync::sizes),
     #[cfg(target_os = "linux")]
     (process_queue::benches, process_queue::sizes),
+    #[cfg(target_os = "linux")]
+    (process_pool::benches, process_pool::sizes),
 ];
 
 /// Every benchmark, in the order they are run.

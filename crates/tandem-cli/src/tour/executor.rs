@@ -303,7 +303,7 @@ fn factorial(n: u32) -> Vec<u64> {
 }
 
 /// The number of decimal digits of `n!` and the sum of those digits.
-fn factorial_digits(n: u32) -> (usize, u64) {
+pub(crate) fn factorial_digits(n: u32) -> (usize, u64) {
     let limbs = factorial(n);
     let top = limbs.last().copied().unwrap_or(0);
     let digits = (limbs.len() - 1) * 9 + top.to_string().len();
@@ -421,7 +421,7 @@ fn cpu_bound(r: &mut Report) {
 }
 
 /// A progress bar on the terminal, hidden when stdout is not one.
-fn progress_bar(len: u64) -> ProgressBar {
+pub(crate) fn progress_bar(len: u64) -> ProgressBar {
     if !std::io::stdout().is_terminal() {
         return ProgressBar::hidden();
     }

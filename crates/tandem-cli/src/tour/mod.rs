@@ -29,6 +29,8 @@ mod lock;
 #[cfg(target_os = "linux")]
 mod process;
 #[cfg(target_os = "linux")]
+mod process_pool;
+#[cfg(target_os = "linux")]
 mod process_queue;
 #[cfg(target_os = "linux")]
 mod process_sync;
@@ -95,6 +97,8 @@ fn all_scenarios() -> Vec<Scenario> {
     all.extend(process_sync::scenarios());
     #[cfg(target_os = "linux")]
     all.extend(process_queue::scenarios());
+    #[cfg(target_os = "linux")]
+    all.extend(process_pool::scenarios());
     all
 }
 
