@@ -165,9 +165,50 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(d: D) -> Result<OwnedFd,
     })
 }
 
+/// A byte buffer that serializes as one byte string (serde's `Vec<u8>` is a sequence of
+/// single bytes: a 4 MiB buffer would cost millions of calls).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Bytes(pub(crate) Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(Visit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_one_byte_string() {
+        let big = Bytes(vec![7u8; 1 << 20]);
+        let (encoded, _) = encode_into(&big, Vec::new()).unwrap();
+        assert!(
+            encoded.len() < (1 << 20) + 8,
+            "length prefix plus the bytes"
+        );
+        assert_eq!(decode::<Bytes>(&encoded, Vec::new()).unwrap(), big);
+    }
 
     #[test]
     fn values_round_trip() {

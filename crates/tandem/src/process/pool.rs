@@ -99,13 +99,13 @@ pub type ProcessTask<R> = Task<R, WorkerError>;
 struct Job {
     trampoline: isize,
     function: isize,
-    args: Vec<u8>,
+    args: codec::Bytes,
 }
 
 /// A job's answer: the encoded result, or a panic message.
 #[derive(Serialize, Deserialize)]
 enum Answer {
-    Returned(Vec<u8>),
+    Returned(codec::Bytes),
     Panicked(String),
     Codec(String),
 }
@@ -123,7 +123,7 @@ fn job_trampoline<A: DeserializeOwned, R: Serialize>(function: usize, args: &[u8
     let function: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| function(args))) {
         Ok(r) => match codec::encode_into(&r, Vec::new()) {
-            Ok((bytes, fds)) if fds.is_empty() => Answer::Returned(bytes),
+            Ok((bytes, fds)) if fds.is_empty() => Answer::Returned(codec::Bytes(bytes)),
             Ok(_) => Answer::Codec("the result carries a process handle".into()),
             Err(e) => Answer::Codec(format!("the result: {}", e.0)),
         },
@@ -142,7 +142,7 @@ fn chunk_trampoline<A: DeserializeOwned, R: Serialize>(function: usize, args: &[
     let run = std::panic::AssertUnwindSafe(|| items.into_iter().map(function).collect::<Vec<R>>());
     match std::panic::catch_unwind(run) {
         Ok(r) => match codec::encode_into(&r, Vec::new()) {
-            Ok((bytes, _)) => Answer::Returned(bytes),
+            Ok((bytes, _)) => Answer::Returned(codec::Bytes(bytes)),
             Err(e) => Answer::Codec(format!("the result: {}", e.0)),
         },
         Err(payload) => Answer::Panicked(panic_message(&*payload)),
@@ -161,7 +161,7 @@ fn worker_main(args: (Connection<Job>, Connection<Answer>, Option<isize>)) {
         // SAFETY: the offset was taken from a `JobTrampoline` of this binary.
         let trampoline: JobTrampoline =
             unsafe { std::mem::transmute::<usize, JobTrampoline>(from_anchor(job.trampoline)) };
-        let answer = trampoline(from_anchor(job.function), &job.args);
+        let answer = trampoline(from_anchor(job.function), &job.args.0);
         if answers.send(&answer).is_err() {
             return;
         }
@@ -288,7 +288,7 @@ fn run_job(settings: &Settings, job: &Job) -> Result<Vec<u8>, WorkerError> {
             }
         });
         match result {
-            Ok(Answer::Returned(bytes)) => return Ok(bytes),
+            Ok(Answer::Returned(bytes)) => return Ok(bytes.0),
             Ok(Answer::Panicked(m)) => return Err(WorkerError::Panicked(m)),
             Ok(Answer::Codec(e)) => return Err(WorkerError::Codec(e)),
             Err(e @ WorkerError::Died { .. }) if attempt < settings.retries => {
@@ -469,7 +469,7 @@ impl ProcessPoolExecutor {
             let job = Job {
                 trampoline,
                 function,
-                args: bytes,
+                args: codec::Bytes(bytes),
             };
             let answer = run_job(&settings, &job)?;
             codec::decode(&answer, Vec::new())
