@@ -49,7 +49,7 @@ use super::cell::Run;
 use super::error::BrokenPool;
 use super::scope::ScopeTicket;
 use crate::diagnostics::{self, PrimitiveKind};
-use crate::primitive::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::primitive::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::primitive::{spin_loop, yield_now};
 use crate::sync::Lock;
 use crate::wait::{self, SpinWait, UnparkResult};
@@ -225,10 +225,36 @@ impl Injector {
         if reserved {
             return Ok(Pushed::Spawn(self.started.fetch_add(1, Ordering::Relaxed)));
         }
-        if self.sleepers.load(Ordering::SeqCst) != 0 && self.spinning.load(Ordering::Relaxed) == 0 {
+        if self.submitter_should_wake() {
             self.wake_one();
         }
         Ok(Pushed::Queued)
+    }
+
+    /// After a push (its claim on the tail index is the store): whether to wake a sleeping
+    /// worker, which is needed unless a spinning worker will find the job.
+    ///
+    /// The mirror of [`spinner_should_wake`](Self::spinner_should_wake): each side stores
+    /// (tail index; `spinning`), then loads the other's location (`spinning`; tail index).
+    /// The fences order each store before its loads, so at least one side sees the other's
+    /// store: either this push sees `spinning == 0` and wakes a sleeper, or the spinner sees
+    /// the job and wakes one (store buffering; loom model
+    /// `spinner_or_submitter_wakes_the_sleeper`).
+    #[inline]
+    fn submitter_should_wake(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.sleepers.load(Ordering::Relaxed) != 0 && self.spinning.load(Ordering::Relaxed) == 0
+    }
+
+    /// A spinning worker found a job and stops spinning: whether to wake a sleeping worker
+    /// for the jobs still queued (parallelism spreads one wake at a time). Pairs with
+    /// [`submitter_should_wake`](Self::submitter_should_wake).
+    fn spinner_should_wake(&self) -> bool {
+        self.spinning.fetch_sub(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.len() != 0
+            && self.sleepers.load(Ordering::Relaxed) != 0
+            && self.spinning.load(Ordering::Relaxed) == 0
     }
 
     /// Reserves a new worker if the queue (with one more job) would outnumber the idle ones.
@@ -374,17 +400,8 @@ impl Injector {
             };
             match popped {
                 Ok(job) => {
-                    if spinning {
-                        self.spinning.fetch_sub(1, Ordering::Relaxed);
-                        // Found work after searching, and more is queued while others
-                        // sleep: wake one to share it (parallelism spreads one wake at a
-                        // time).
-                        if self.len() != 0
-                            && self.sleepers.load(Ordering::SeqCst) != 0
-                            && self.spinning.load(Ordering::Relaxed) == 0
-                        {
-                            self.wake_one();
-                        }
+                    if spinning && self.spinner_should_wake() {
+                        self.wake_one();
                     }
                     return Some(job);
                 }
@@ -645,6 +662,38 @@ mod loom_tests {
             assert_eq!(ran.load(Ordering::SeqCst), 0x101);
             assert_eq!(q.alive(), 0);
             assert!(q.push(job(&ran, 2), 1, |_| 0).is_err(), "closed");
+        });
+    }
+
+    /// The two sides of the "a spinning worker will take it" shortcut, with one worker
+    /// spinning (it has just found a job) and another asleep: the submitter pushes a second
+    /// job and skips the wake if it still sees the spinner; the spinner stops spinning and
+    /// looks for more work to hand to the sleeper. One of the two must decide to wake the
+    /// sleeper, or the second job waits behind the first (with nested waits at
+    /// `max_workers`, forever). A store-buffering pattern: without a sequentially consistent
+    /// fence between each side's store and its load, both can read the other's old value.
+    #[test]
+    fn spinner_or_submitter_wakes_the_sleeper() {
+        loom::model(|| {
+            let q = Arc::new(Injector::new());
+            let ran = Arc::new(AtomicUsize::new(0));
+            // Worker A took the first job while spinning; worker B is registered to sleep.
+            q.spinning.store(1, Ordering::Relaxed);
+            q.sleepers.store(1, Ordering::Relaxed);
+            let submitter = {
+                let (q, ran) = (Arc::clone(&q), Arc::clone(&ran));
+                loom::thread::spawn(move || {
+                    assert!(q.push_job(job(&ran, 1)).is_ok());
+                    q.submitter_should_wake()
+                })
+            };
+            let spinner_wakes = q.spinner_should_wake();
+            let submitter_wakes = submitter.join().unwrap();
+            assert!(
+                spinner_wakes || submitter_wakes,
+                "nobody wakes the sleeper for the second job"
+            );
+            drop(q.drain());
         });
     }
 
