@@ -152,6 +152,9 @@ pub(crate) struct Injector {
     alive: AtomicUsize,
     /// Worker indices handed out.
     started: AtomicUsize,
+    /// Indices handed out whose worker never started: handed out again first, so failed
+    /// spawns do not use up the pool's `max_workers` slots.
+    returned: Lock<Vec<usize>>,
 }
 
 // SAFETY: slots are written by the one pusher that claimed them and read by the one consumer
@@ -177,6 +180,7 @@ impl Injector {
             spinning: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
+            returned: Lock::new(Vec::new()),
         }
     }
 
@@ -223,7 +227,7 @@ impl Injector {
             return Err(job);
         }
         if reserved {
-            return Ok(Pushed::Spawn(self.started.fetch_add(1, Ordering::Relaxed)));
+            return Ok(Pushed::Spawn(self.take_index()));
         }
         if self.submitter_should_wake() {
             self.wake_one();
@@ -266,6 +270,24 @@ impl Injector {
                 .alive
                 .compare_exchange(alive, alive + 1, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
+    }
+
+    /// An index for a reserved worker: one given back by a failed start, else a new one.
+    /// Indices stay below the number of live workers plus those given back, so below
+    /// `max_workers`.
+    #[cold]
+    fn take_index(&self) -> usize {
+        match self.returned.acquire().pop() {
+            Some(index) => index,
+            None => self.started.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Worker `index` (reserved) could not start: its index is free again, and the worker
+    /// counts as gone. Returns how many workers remain.
+    pub(crate) fn spawn_failed(&self, index: usize) -> usize {
+        self.returned.acquire().push(index);
+        self.leave()
     }
 
     /// The lock-free push (module docs).

@@ -128,24 +128,21 @@ impl Shared {
     /// left to run `task`, cancels `task` and reports the error.
     #[cold]
     fn spawn(self: &Arc<Self>, index: usize, task: &dyn Run) -> Result<(), SubmitError> {
-        let spawned = match self.slots.get(index) {
-            Some(slot) => {
-                let _ = slot.set(Box::default());
-                let shared = Arc::clone(self);
-                std::thread::Builder::new()
-                    .name(format!("{}_{index}", self.prefix))
-                    .spawn(move || worker_main(shared, index))
-            }
-            // Only after earlier workers failed to start: indices are not reused.
-            None => Err(std::io::Error::other("no worker slot left")),
-        };
+        // The queue hands out indices below `max_workers`, reusing those of failed starts.
+        let slot = &self.slots[index];
+        let _ = slot.set(Box::default());
+        let shared = Arc::clone(self);
+        let spawned = spawn_thread(
+            std::thread::Builder::new().name(format!("{}_{index}", self.prefix)),
+            move || worker_main(shared, index),
+        );
         match spawned {
             Ok(handle) => {
                 self.handles.acquire().push(handle);
                 Ok(())
             }
             Err(e) => {
-                if self.queue.leave() != 0 {
+                if self.queue.spawn_failed(index) != 0 {
                     // Other workers live: one of them runs it.
                     self.queue.wake_sleeper();
                     return Ok(());
@@ -174,6 +171,19 @@ impl Shared {
         self.drained_failed
             .fetch_add(failed as u64, Ordering::Relaxed);
     }
+}
+
+/// Starts a worker thread. Under `cfg(test)`, [`tests::fail_spawns`] makes the next few
+/// starts on this thread fail, as the operating system may.
+fn spawn_thread(
+    builder: std::thread::Builder,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    #[cfg(test)]
+    if tests::FAIL_SPAWNS.with(|n| n.replace(n.get().saturating_sub(1))) != 0 {
+        return Err(std::io::Error::other("spawn failure injected by a test"));
+    }
+    builder.spawn(f)
 }
 
 fn worker_main(shared: Arc<Shared>, index: usize) {
@@ -614,5 +624,55 @@ impl fmt::Debug for ThreadPoolExecutor {
             .field("shutdown", &self.is_shutdown())
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(tandem_loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    thread_local! {
+        /// Worker starts still to fail on this thread (see `spawn_thread`).
+        pub(super) static FAIL_SPAWNS: StdCell<usize> = const { StdCell::new(0) };
+    }
+
+    /// Makes the next `n` worker starts on this thread fail.
+    fn fail_spawns(n: usize) {
+        FAIL_SPAWNS.with(|c| c.set(n));
+    }
+
+    /// A failed start gives its worker slot back: after as many failures as `max_workers`,
+    /// the pool still reaches `max_workers` live workers (it used to refuse every task:
+    /// "no worker slot left").
+    #[test]
+    fn failed_spawns_give_their_slots_back() {
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(2)
+            .build()
+            .unwrap();
+        fail_spawns(2);
+        for _ in 0..2 {
+            match pool.submit(|| ()) {
+                Err(SubmitError::Spawn(_)) => {}
+                other => panic!("expected a spawn failure, got {other:?}"),
+            }
+        }
+        assert_eq!(pool.stats().workers_alive, 0);
+        // Two tasks that meet: both must run at once, so both workers must start.
+        let arrived: Arc<[crate::sync::Event; 2]> = Arc::new(Default::default());
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let arrived = Arc::clone(&arrived);
+                pool.submit(move || {
+                    arrived[i].set();
+                    arrived[1 - i].wait_timeout(Duration::from_secs(30))
+                })
+                .expect("a worker starts")
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.result().unwrap());
+        }
     }
 }
