@@ -29,19 +29,27 @@ pub(crate) fn yield_now() {
     loom::thread::yield_now();
 }
 
-/// A non-zero number unique to the calling thread among live threads: the address of a
-/// thread-local. Cheaper than `std::thread::current().id()` (no `Arc` clone), which matters on
-/// `RLock`'s re-entry fast path. The same trick as parking_lot's `RawThreadId`.
+/// A non-zero number unique to the calling thread among every thread this process ran:
+/// taken from a global counter on the thread's first call and kept in a thread-local, so a
+/// new thread never gets a dead thread's number (the address of a thread-local can be
+/// reused, which made `RLock` take a new thread for a dead owner: rust-lang/rust#123458).
+/// As cheap as the address was on `RLock`'s re-entry fast path: one thread-local read.
+/// The thread-local has no destructor, so this works during thread-local destruction too.
+/// (On a 32-bit target the counter would wrap after 2^32 threads.)
 #[inline]
 pub(crate) fn current_thread_token() -> usize {
+    use std::cell::Cell;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     #[cfg(not(tandem_loom))]
-    {
-        thread_local!(static TOKEN: u8 = const { 0 });
-        TOKEN.with(|t| t as *const u8 as usize)
-    }
+    thread_local!(static TOKEN: Cell<usize> = const { Cell::new(0) });
     #[cfg(tandem_loom)]
-    {
-        loom::thread_local!(static TOKEN: u8 = 0);
-        TOKEN.with(|t| t as *const u8 as usize)
-    }
+    loom::thread_local!(static TOKEN: Cell<usize> = Cell::new(0));
+    TOKEN.with(|t| match t.get() {
+        0 => {
+            let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            t.set(token);
+            token
+        }
+        token => token,
+    })
 }
