@@ -326,3 +326,38 @@ fn local_get_or_take_and_try_with() {
     other.join().unwrap();
     assert_eq!(l.get(), None);
 }
+
+/// Sets its flag when dropped, after a pause that lets a `join` that does not wait for the
+/// OS thread return first (the pause only widens that window; nothing waits on it).
+struct SetOnDrop(&'static std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(100));
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `join` returns once the thread is gone: its thread-local destructors have run (it used
+/// to return as soon as the function's result was stored).
+#[test]
+fn join_waits_for_thread_local_destructors() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DROPPED: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+    thread_local!(static GUARD: std::cell::RefCell<Option<SetOnDrop>> = const { std::cell::RefCell::new(None) });
+    let _serial = serial();
+    let h =
+        thread::spawn(|| GUARD.with(|g| *g.borrow_mut() = Some(SetOnDrop(&DROPPED[0])))).unwrap();
+    h.join().unwrap();
+    assert!(
+        DROPPED[0].load(Ordering::SeqCst),
+        "join returned before the thread exited"
+    );
+    let h =
+        thread::spawn(|| GUARD.with(|g| *g.borrow_mut() = Some(SetOnDrop(&DROPPED[1])))).unwrap();
+    h.join_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        DROPPED[1].load(Ordering::SeqCst),
+        "join_timeout returned before the thread exited"
+    );
+}

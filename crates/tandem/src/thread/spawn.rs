@@ -2,9 +2,10 @@
 //!
 //! A spawned thread shares a `Packet` with its handle: the thread stores its result (or the
 //! payload of its panic, caught with `catch_unwind`) and then sets a one-byte `DoneFlag`;
-//! `join` waits for the flag through the wait layer (parking on the flag's address) and takes
-//! the result. The OS thread is detached: `join` returns as soon as the function's result is
-//! stored, without waiting for the thread's thread-local destructors.
+//! `join` waits for the flag through the wait layer (parking on the flag's address, which is
+//! what gives `join_timeout` its deadline), then joins the OS thread — which by then has only
+//! its thread-local destructors left to run — and takes the result. So when `join` returns,
+//! the thread is gone, as in Python.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -193,8 +194,9 @@ unsafe impl<T: Send> Sync for Packet<T> {}
 /// # Differences from Python
 /// - `join` returns the thread's return value, or its panic as a [`ThreadPanic`] (Python
 ///   prints an uncaught exception through `threading.excepthook` and `join` returns `None`).
-/// - `join` returns when the function has returned (or panicked) and its result is stored;
-///   the OS thread then exits on its own, running its thread-local destructors.
+/// - `join` returns once the thread is gone, its thread-local destructors included. The
+///   timeout of [`join_timeout`](Self::join_timeout) bounds the wait for the function; a
+///   thread-local destructor that blocks after the function returned is waited for.
 #[must_use = "dropping a JoinHandle detaches the thread; join it to get its result"]
 pub struct JoinHandle<T> {
     packet: Arc<Packet<T>>,
@@ -247,8 +249,11 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// The result of a finished thread.
+    /// The result of a finished thread, once the OS thread is gone.
     fn into_result(self) -> Result<T, ThreadPanic> {
+        // The function has returned: only thread-local destructors are left to run. The
+        // closure catches the function's panic, so this join reports none.
+        let _ = self.native.join();
         // SAFETY: `done` is set (the caller waited for it, with acquire ordering), so the
         // thread has stored its result and will never touch it again; this handle is the
         // only reader and is consumed here.
