@@ -380,3 +380,20 @@ fn a_new_thread_never_inherits_a_dead_owner() {
     }
     assert!(lock.locked());
 }
+
+/// The owner's `release` frees only a level kept without a guard (`leak`): with only
+/// guards held it is refused, so a guard's level is never released under it (it used to
+/// be, and the guard's drop then underflowed the count).
+#[test]
+fn release_never_breaks_a_live_guard() {
+    let lock = RLock::new(());
+    let guard = lock.acquire();
+    assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));
+    lock.acquire().leak();
+    assert_eq!(lock.recursion_count(), 2);
+    assert_eq!(lock.release(), Ok(()));
+    assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));
+    drop(guard);
+    assert!(!lock.locked());
+    assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
+}

@@ -20,7 +20,7 @@ use crate::wait::Deadline;
 /// | `lock.acquire(blocking=False)` | `lock.try_acquire()` → `Option<LockGuard>` |
 /// | `lock.acquire(timeout=t)` | `lock.acquire_timeout(t)` → `Option<LockGuard>` |
 /// | `lock.locked()` | `lock.locked()` |
-/// | `lock.release()` from another thread | send the guard there and drop it, or `Lock<()>::release` |
+/// | `lock.release()` from another thread | send the guard there and drop it, or `guard.leak()` then `Lock<()>::release` |
 ///
 /// # Examples
 /// The seeds' lost-update race, fixed: the counter lives inside the lock, so it cannot be
@@ -219,10 +219,14 @@ impl<T: Clone> Lock<T> {
 }
 
 impl Lock<()> {
-    /// Releases a bare lock without a guard, from any thread: Python's `lock.release()`.
-    /// Pair it with [`LockGuard::leak`] (Python's `acquire()` without `with`).
+    /// Releases a bare lock held without a guard, from any thread: Python's
+    /// `lock.release()`. Pair it with [`LockGuard::leak`] (Python's `acquire()` without
+    /// `with`).
     ///
-    /// Returns [`ReleaseError::Unlocked`] if the lock was not held.
+    /// Only a hold kept by [`leak`](LockGuard::leak) is released: while a guard holds the
+    /// lock, `release` returns [`ReleaseError::HeldByGuard`] and changes nothing, so it can
+    /// never break the mutual exclusion a live guard promises. Returns
+    /// [`ReleaseError::Unlocked`] if the lock was not held.
     ///
     /// ```
     /// use tandem::sync::Lock;
@@ -236,10 +240,10 @@ impl Lock<()> {
     /// assert!(lock.release().is_err());
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
-        if self.raw.try_unlock() {
-            Ok(())
-        } else {
-            Err(ReleaseError::Unlocked)
+        match self.raw.release_leaked() {
+            Ok(()) => Ok(()),
+            Err(true) => Err(ReleaseError::HeldByGuard),
+            Err(false) => Err(ReleaseError::Unlocked),
         }
     }
 }
@@ -310,8 +314,10 @@ impl<'a, T: ?Sized> LockGuard<'a, T> {
     }
 
     /// Keeps the lock held without a guard (Python's `acquire()` without `with`); release it
-    /// later with [`Lock::release`] (bare locks) or not at all.
+    /// later, from any thread, with [`Lock::release`] (bare locks) or not at all. Only a
+    /// hold kept this way can be released by [`Lock::release`].
     pub fn leak(self) {
+        self.lock.raw.mark_leaked();
         std::mem::forget(self);
     }
 
