@@ -38,7 +38,6 @@
 //! re-check sees the job. A sleeper leaves `sleepers` exactly once: decremented by the waker
 //! that unparks it (in the wake-up callback), or by itself when its check or validation fails.
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::Arc;
@@ -50,7 +49,7 @@ use super::error::BrokenPool;
 use super::scope::ScopeTicket;
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::primitive::{spin_loop, yield_now};
+use crate::primitive::{spin_loop, yield_now, UnsafeCell};
 use crate::sync::Lock;
 use crate::wait::{self, SpinWait, UnparkResult};
 
@@ -331,7 +330,7 @@ impl Injector {
                     // consumer reads it only after `written`.
                     unsafe {
                         let slot = &(*block).slots[offset];
-                        slot.job.get().write(MaybeUninit::new(job));
+                        slot.job.with_mut(|p| p.write(MaybeUninit::new(job)));
                         slot.written.store(true, Ordering::Release);
                     }
                     return Ok(());
@@ -384,7 +383,7 @@ impl Injector {
         }
         // SAFETY: the slot is written (acquire) and not read before: the head only moves
         // forward, under the consumer lock.
-        let job = unsafe { slot.job.get().read().assume_init() };
+        let job = slot.job.with(|p| unsafe { p.read().assume_init() });
         let mut next_index = head.index + (1 << SHIFT);
         if offset + 1 == BLOCK_CAP {
             // SAFETY: `next` was set before the last slot was written (seen above); every

@@ -17,7 +17,6 @@
 //!   on shared state at all.
 //! - Release: `count -= 1`; at zero, clear `owner` and unlock `raw`.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -27,7 +26,7 @@ use super::raw_lock::RawLock;
 use crate::diagnostics::PrimitiveKind;
 use crate::error::ReleaseError;
 use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
-use crate::primitive::current_thread_token;
+use crate::primitive::{current_thread_token, UnsafeCell};
 use crate::wait::Deadline;
 
 /// A reentrant lock: Python's `threading.RLock`, holding the data it protects.
@@ -459,7 +458,7 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the guard proves the calling thread owns the lock; other threads cannot
         // reach the data until it is released, and this thread only ever gets `&T`.
-        unsafe { &*self.lock.data.get() }
+        self.lock.data.with(|data| unsafe { &*data })
     }
 }
 

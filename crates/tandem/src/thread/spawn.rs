@@ -8,7 +8,6 @@
 //! the thread is gone, as in Python.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU8, Ordering};
+use crate::primitive::UnsafeCell;
 use crate::wait::{self, Deadline, ParkResult};
 
 /// Threads spawned by tandem whose function is still running.
@@ -149,7 +149,9 @@ impl Builder {
             let result = panic::catch_unwind(AssertUnwindSafe(f));
             // SAFETY: this thread is the only writer and writes before `done` is set; the
             // handle reads only after seeing `done` (acquire), and nobody reads before.
-            unsafe { *theirs.result.get() = Some(result) };
+            theirs
+                .result
+                .with_mut(|slot| unsafe { *slot = Some(result) });
             ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
             theirs.done.set();
         });
@@ -257,7 +259,10 @@ impl<T> JoinHandle<T> {
         // SAFETY: `done` is set (the caller waited for it, with acquire ordering), so the
         // thread has stored its result and will never touch it again; this handle is the
         // only reader and is consumed here.
-        let result = unsafe { (*self.packet.result.get()).take() };
+        let result = self
+            .packet
+            .result
+            .with_mut(|slot| unsafe { (*slot).take() });
         match result.expect("a finished thread has stored its result") {
             Ok(value) => Ok(value),
             Err(payload) => Err(ThreadPanic {
