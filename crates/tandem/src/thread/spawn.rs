@@ -189,6 +189,7 @@ unsafe impl<T: Send> Sync for Packet<T> {}
 /// | `t.join(timeout)`; `t.is_alive()` | `h.join_timeout(d)` → `Err(JoinTimeoutError::Timeout(h))` hands the handle back |
 /// | `t.is_alive()` | `h.is_alive()` (`!h.is_finished()`) |
 /// | `t.name`, `t.ident`, `t.native_id` | `h.name()`, `h.ident()`, `h.native_id()` |
+/// | `t.join()` from several threads | `h.joiner()` → [`Joiner`], cloneable, one per waiting thread |
 ///
 /// Dropping the handle detaches the thread: it runs on, and its result is dropped when it
 /// finishes.
@@ -208,15 +209,63 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Waits for the thread to finish and returns what its function returned, or its panic
     /// (with the thread's name and the panic message). Python: `t.join()`.
+    ///
+    /// # Panics
+    /// If called on the thread itself (its handle was sent to it), which would wait forever:
+    /// Python raises `RuntimeError: cannot join current thread`. [`Joiner::join`] returns
+    /// that as a [`SelfJoinError`] instead.
     pub fn join(self) -> Result<T, ThreadPanic> {
+        self.refuse_self_join();
         self.packet.done.wait_until(Deadline::NEVER);
         self.into_result()
+    }
+
+    /// Panics with [`SelfJoinError`]'s message on the thread itself.
+    fn refuse_self_join(&self) {
+        if super::current_ident() == self.packet.ident {
+            panic!("{}", SelfJoinError { _private: () });
+        }
+    }
+
+    /// A handle that waits for this thread to finish, from any number of threads and any
+    /// number of times, with or without a timeout: Python's `t.join()` called from several
+    /// threads. It does not hand out the result, which stays with this `JoinHandle`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let worker = tandem::thread::spawn(move || wait.recv().is_ok())?;
+    /// let joiner = worker.joiner();
+    /// let watchers: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let joiner = joiner.clone();
+    ///         std::thread::spawn(move || joiner.join_timeout(Duration::from_secs(60)))
+    ///     })
+    ///     .collect();
+    /// assert_eq!(joiner.join_timeout(Duration::ZERO), Ok(false)); // still running
+    /// go.send(()).unwrap();
+    /// for w in watchers {
+    ///     assert_eq!(w.join().unwrap(), Ok(true));
+    /// }
+    /// assert_eq!(worker.join().unwrap(), true);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn joiner(&self) -> Joiner
+    where
+        T: Send + 'static,
+    {
+        Joiner {
+            packet: Arc::clone(&self.packet) as Arc<dyn Finish>,
+        }
     }
 
     /// Waits at most `timeout` for the thread to finish. On timeout the handle comes back in
     /// [`JoinTimeoutError::Timeout`], to join again later. A zero timeout only checks; a
     /// timeout too large to represent waits forever. Python: `t.join(timeout)`, then
     /// `t.is_alive()` to learn whether it timed out.
+    ///
+    /// # Panics
+    /// On the thread itself, as [`join`](Self::join).
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -244,6 +293,7 @@ impl<T> JoinHandle<T> {
     }
 
     fn join_deadline(self, deadline: Deadline) -> Result<T, JoinTimeoutError<T>> {
+        self.refuse_self_join();
         if self.packet.done.wait_until(deadline) {
             self.into_result().map_err(JoinTimeoutError::Panicked)
         } else {
@@ -320,6 +370,118 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .finish()
     }
 }
+
+/// What a [`Joiner`] needs of a thread's packet, whatever the thread returns.
+trait Finish: Send + Sync {
+    fn done(&self) -> &DoneFlag;
+    fn name(&self) -> &str;
+    fn ident(&self) -> u64;
+}
+
+impl<T: Send> Finish for Packet<T> {
+    fn done(&self) -> &DoneFlag {
+        &self.done
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn ident(&self) -> u64 {
+        self.ident
+    }
+}
+
+/// Waits for a thread to finish, from any number of threads: Python's `t.join()` (which any
+/// thread may call, any number of times, with or without a timeout). Made by
+/// [`JoinHandle::joiner`]; cheap to clone, and it may outlive the `JoinHandle`.
+///
+/// A `Joiner` only waits: the thread's result (or panic) stays with its [`JoinHandle`].
+///
+/// # Differences from Python
+/// - A thread that joins itself gets [`SelfJoinError`] (Python's `RuntimeError`) instead of
+///   an exception.
+/// - It returns once the thread's function has returned (or panicked); unlike
+///   [`JoinHandle::join`] it does not wait for the thread's thread-local destructors.
+#[derive(Clone)]
+pub struct Joiner {
+    packet: Arc<dyn Finish>,
+}
+
+impl Joiner {
+    /// Waits until the thread's function has returned (or panicked). Python: `t.join()`.
+    ///
+    /// # Errors
+    /// [`SelfJoinError`] if called on the thread itself, which would wait forever.
+    pub fn join(&self) -> Result<(), SelfJoinError> {
+        self.join_deadline(Deadline::NEVER).map(|_| ())
+    }
+
+    /// Waits at most `timeout`; `Ok(true)` if the thread finished, `Ok(false)` on timeout. A
+    /// zero timeout only checks. Python: `t.join(timeout)`, then `not t.is_alive()`.
+    ///
+    /// # Errors
+    /// [`SelfJoinError`] if called on the thread itself.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, SelfJoinError> {
+        self.join_deadline(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` at the latest; see [`join_timeout`](Self::join_timeout).
+    ///
+    /// # Errors
+    /// [`SelfJoinError`] if called on the thread itself.
+    pub fn join_until(&self, deadline: Instant) -> Result<bool, SelfJoinError> {
+        self.join_deadline(Deadline::at(deadline))
+    }
+
+    fn join_deadline(&self, deadline: Deadline) -> Result<bool, SelfJoinError> {
+        if super::current_ident() == self.packet.ident() {
+            return Err(SelfJoinError { _private: () });
+        }
+        Ok(self.packet.done().wait_until(deadline))
+    }
+
+    /// Whether the thread is still running its function. Python: `t.is_alive()`.
+    pub fn is_alive(&self) -> bool {
+        !self.packet.done().is_set()
+    }
+
+    /// The thread's name. Python: `t.name`.
+    pub fn name(&self) -> &str {
+        self.packet.name()
+    }
+
+    /// The thread's identifier (see [`JoinHandle::ident`]). Python: `t.ident`.
+    pub fn ident(&self) -> u64 {
+        self.packet.ident()
+    }
+}
+
+impl fmt::Debug for Joiner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Joiner")
+            .field("name", &self.name())
+            .field("ident", &self.ident())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// A thread tried to join itself, which would wait forever: Python's
+/// `RuntimeError: cannot join current thread`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelfJoinError {
+    _private: (),
+}
+
+impl fmt::Display for SelfJoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a thread cannot join itself (it would wait for itself forever): join it from \
+             another thread, or let it return",
+        )
+    }
+}
+
+impl std::error::Error for SelfJoinError {}
 
 /// A panic payload, kept only to be handed back by value.
 struct Payload(Box<dyn Any + Send>);
