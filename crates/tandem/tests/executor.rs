@@ -1017,11 +1017,20 @@ fn dropping_map_cancels_pending_items() {
 }
 
 #[test]
-fn map_after_shutdown_yields_cancelled() {
+fn map_after_shutdown_yields_shut_down_not_cancelled() {
+    // Refused work is reported as refused (Python: RuntimeError), never as Cancelled.
     let pool = pool(1);
     pool.shutdown(true, false);
     let out: Vec<_> = pool.map(|x: i32| x, 0..3).collect();
-    assert_eq!(out, [Err(TaskError::Cancelled)]);
+    assert_eq!(out, [Err(TaskError::ShutDown)]);
+}
+
+#[test]
+#[should_panic(expected = "buffersize(0)")]
+fn map_buffersize_zero_is_an_error() {
+    // Python 3.14: ValueError: buffersize must be None or > 0.
+    let pool = pool(1);
+    let _ = pool.map(|x: i32| x, 0..3).buffersize(0);
 }
 
 // ----- wait (test_wait.py) ------------------------------------------------------------------
