@@ -37,6 +37,14 @@
 //! `sleepers`: either it sees the registration and wakes one sleeper, or the sleeper's
 //! re-check sees the job. A sleeper leaves `sleepers` exactly once: decremented by the waker
 //! that unparks it (in the wake-up callback), or by itself when its check or validation fails.
+//!
+//! A pusher skips the wake while a worker is counted in `spinning`, counting on it: so a
+//! worker that spun takes on the wake when it takes a job — even if it had stopped spinning
+//! and found the job in its re-check before sleeping — and wakes a sleeper if more jobs are
+//! queued and nobody spins now (`searcher_should_wake`). Each side orders its store
+//! (claim; `spinning` or `sleepers`) before its loads with a sequentially consistent fence,
+//! so of two racing sides at least one sees the other (loom models
+//! `spinner_or_submitter_wakes_the_sleeper` and `two_workers_nested_wait`).
 
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -51,7 +59,7 @@ use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::primitive::{spin_loop, yield_now, UnsafeCell};
 use crate::sync::Lock;
-use crate::wait::{self, SpinWait, UnparkResult};
+use crate::wait::{self, ParkResult, SpinWait, UnparkResult};
 
 /// One queued task, and the scope it belongs to if it is scoped. Fields drop in order: the
 /// task's reference first, then the ticket that lets its scope end.
@@ -249,11 +257,17 @@ impl Injector {
         self.sleepers.load(Ordering::Relaxed) != 0 && self.spinning.load(Ordering::Relaxed) == 0
     }
 
-    /// A spinning worker found a job and stops spinning: whether to wake a sleeping worker
-    /// for the jobs still queued (parallelism spreads one wake at a time). Pairs with
-    /// [`submitter_should_wake`](Self::submitter_should_wake).
-    fn spinner_should_wake(&self) -> bool {
-        self.spinning.fetch_sub(1, Ordering::Relaxed);
+    /// A worker that searched for work (it spun, even if it then stopped spinning and found
+    /// the job on its way to sleep) took a job: whether to wake a sleeping worker for the
+    /// jobs still queued (parallelism spreads one wake at a time). `still_spinning`: it is
+    /// still counted in `spinning`, and leaves the count now. Pairs with
+    /// [`submitter_should_wake`](Self::submitter_should_wake): a submitter that saw this
+    /// worker's `spinning` count skipped its wake, so this check must run even when the
+    /// worker found the job after leaving the count.
+    fn searcher_should_wake(&self, still_spinning: bool) -> bool {
+        if still_spinning {
+            self.spinning.fetch_sub(1, Ordering::Relaxed);
+        }
         fence(Ordering::SeqCst);
         self.len() != 0
             && self.sleepers.load(Ordering::Relaxed) != 0
@@ -410,6 +424,8 @@ impl Injector {
     pub(crate) fn pop(&self, busy: &AtomicBool) -> Option<Job> {
         let mut spin = SpinWait::new();
         let mut spinning = false;
+        // Became a spinner since it last slept: a submitter may be counting on it.
+        let mut searched = false;
         loop {
             let popped = {
                 let mut head = self.consumer.acquire();
@@ -421,7 +437,7 @@ impl Injector {
             };
             match popped {
                 Ok(job) => {
-                    if spinning && self.spinner_should_wake() {
+                    if searched && self.searcher_should_wake(spinning) {
                         self.wake_one();
                     }
                     return Some(job);
@@ -439,6 +455,7 @@ impl Injector {
             // workers beyond the first cost no CPU the submitters could use.
             if !spinning && self.spinning.load(Ordering::Relaxed) == 0 {
                 spinning = true;
+                searched = true;
                 self.spinning.fetch_add(1, Ordering::Relaxed);
             }
             let mut found = false;
@@ -456,6 +473,9 @@ impl Injector {
                 spinning = false;
             }
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // Pairs with the fence in `submitter_should_wake`: either the submitter sees
+            // this registration, or the check below sees its job (store buffering again).
+            fence(Ordering::SeqCst);
             if self.has_news() {
                 self.sleepers.fetch_sub(1, Ordering::Relaxed);
                 continue;
@@ -470,7 +490,7 @@ impl Injector {
             };
             // SAFETY: the key is the address of this queue's `sleepers`; `validate` only
             // touches this queue's atomics, never panics and never calls the wait layer.
-            unsafe {
+            let parked = unsafe {
                 wait::park(
                     self.sleep_key(),
                     validate,
@@ -478,7 +498,12 @@ impl Injector {
                     |_, _| {},
                     wait::DEFAULT_PARK_TOKEN,
                     None,
-                );
+                )
+            };
+            if parked != ParkResult::Invalid {
+                // It slept: whoever woke it (a submitter, one wake per job) answers for the
+                // job it will find.
+                searched = false;
             }
             spin.reset();
         }
@@ -708,13 +733,54 @@ mod loom_tests {
                     q.submitter_should_wake()
                 })
             };
-            let spinner_wakes = q.spinner_should_wake();
+            let spinner_wakes = q.searcher_should_wake(true);
             let submitter_wakes = submitter.join().unwrap();
             assert!(
                 spinner_wakes || submitter_wakes,
                 "nobody wakes the sleeper for the second job"
             );
             drop(q.drain());
+        });
+    }
+
+    /// Two workers, each taking one job: the first job waits for the second (a nested
+    /// wait at `max_workers`). Whichever worker spins and whichever sleeps, the second job
+    /// is never stranded behind the first (loom reports the deadlock if nobody wakes the
+    /// sleeper). The whole path of `spinner_or_submitter_wakes_the_sleeper`, with real
+    /// workers.
+    #[test]
+    fn two_workers_nested_wait() {
+        loom::model(|| {
+            let q = Arc::new(Injector::new());
+            q.alive.store(2, Ordering::Relaxed);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let q = Arc::clone(&q);
+                    loom::thread::spawn(move || {
+                        let busy = AtomicBool::new(false);
+                        let job = q.pop(&busy).expect("one job each");
+                        job.task.run(&|_| {});
+                    })
+                })
+                .collect();
+            let ran = Arc::new(AtomicUsize::new(0));
+            let inner = counting_cell(&ran, 1);
+            let outer = {
+                let (inner, ran) = (Arc::clone(&inner), Arc::clone(&ran));
+                Arc::new(Cell::new(move || {
+                    assert!(inner.header().wait_until(crate::wait::Deadline::NEVER));
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), Infallible>(())
+                }))
+            };
+            for task in [Arc::clone(&outer) as Arc<dyn Run>, inner as Arc<dyn Run>] {
+                let pushed = q.push(Job { task, ticket: None }, 2, |_| 0);
+                assert!(matches!(pushed, Ok(Pushed::Queued)));
+            }
+            for w in workers {
+                w.join().unwrap();
+            }
+            assert_eq!(ran.load(Ordering::SeqCst), 0x101);
         });
     }
 
