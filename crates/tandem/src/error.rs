@@ -16,6 +16,11 @@ pub enum ReleaseError {
     /// The lock is held, but by another thread; an `RLock` may only be released by its owner
     /// (Python: `RuntimeError: cannot release un-acquired lock`).
     NotOwner,
+    /// The lock is held, but only through guards: `release` frees only a hold kept without a
+    /// guard ([`LockGuard::leak`](crate::sync::LockGuard::leak),
+    /// [`RLockGuard::leak`](crate::sync::RLockGuard::leak)), never the one a live guard
+    /// protects (Python has no guards, so no equivalent).
+    HeldByGuard,
 }
 
 impl fmt::Display for ReleaseError {
@@ -27,6 +32,10 @@ impl fmt::Display for ReleaseError {
             ReleaseError::NotOwner => f.write_str(
                 "release of a reentrant lock by a thread that does not own it: only the \
                  thread that acquired an RLock may release it",
+            ),
+            ReleaseError::HeldByGuard => f.write_str(
+                "release of a lock held through a guard: drop the guard instead, or keep the \
+                 hold without a guard (`guard.leak()`) if another call must release it",
             ),
         }
     }

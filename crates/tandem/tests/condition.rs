@@ -597,3 +597,50 @@ fn auto_traits_and_size() {
         assert!(std::mem::size_of::<Condition<()>>() <= 16);
     }
 }
+
+/// Python's `Condition(lock)`: two conditions over one existing lock (the shape of
+/// `queue.Queue`: `not_empty` and `not_full`), each waiting through the lock's own guard,
+/// and a notify on one wakes only its own waiters.
+#[test]
+fn two_condvars_share_one_lock() {
+    use tandem::sync::{Condvar, Lock};
+    let buffer = Lock::new(Vec::<u32>::new());
+    let (not_empty, not_full) = (Condvar::new(), Condvar::new());
+    std::thread::scope(|s| {
+        let consumer = s.spawn(|| {
+            let mut b = buffer.acquire();
+            assert!(not_empty.wait_for(&mut b, |b| !b.is_empty(), Some(Duration::from_secs(30))));
+            let item = b.pop().unwrap();
+            not_full.notify_all(&b);
+            item
+        });
+        let mut b = buffer.acquire();
+        // Nobody waits on `not_full` yet: notifying it wakes nobody, and a timed wait on it
+        // (releasing the lock meanwhile) times out.
+        assert_eq!(not_full.notify_all(&b), 0);
+        assert!(!not_full.wait_timeout(&mut b, Duration::from_millis(10)));
+        b.push(7);
+        // The consumer may not be waiting yet; a notify here or its first check finds 7.
+        not_empty.notify_one(&b);
+        drop(b);
+        assert_eq!(consumer.join().unwrap(), 7);
+    });
+    assert!(buffer.acquire().is_empty());
+}
+
+/// `ConditionGuard::leak` keeps the lock held without a guard, like the other guards; the
+/// lock's `release` frees it (Python: `cond.acquire()` ... `cond.release()`).
+#[test]
+fn condition_guard_leak_keeps_the_lock_held() {
+    let cond = Condition::new(());
+    cond.acquire().leak();
+    assert!(cond.locked());
+    assert!(cond.try_acquire().is_none());
+    cond.lock().release().unwrap();
+    assert!(!cond.locked());
+    let reentrant = Condition::new_reentrant(());
+    reentrant.acquire().leak();
+    assert!(reentrant.locked());
+    reentrant.lock().release().unwrap();
+    assert!(!reentrant.locked());
+}

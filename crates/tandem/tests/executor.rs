@@ -194,7 +194,7 @@ fn cancelled_task_never_runs() {
 fn result_timeout_pending_then_done() {
     let pool = pool(1);
     let gate = Gate::new();
-    let mut task = blocked_task(&pool, &gate);
+    let task = blocked_task(&pool, &gate);
     let start = Instant::now();
     assert_eq!(
         task.result_timeout(Duration::from_millis(50)),
@@ -208,13 +208,34 @@ fn result_timeout_pending_then_done() {
     assert_eq!(task.result_timeout(Duration::MAX), Ok("released"));
 }
 
+/// Python's `future.result()` may be called any number of times, by several threads, with
+/// or without a timeout: the value stays in the task (a timed read used to move it out, and
+/// a later `result()` panicked "already taken").
 #[test]
-#[should_panic(expected = "already taken")]
-fn result_twice_panics() {
+fn result_can_be_read_any_number_of_times() {
     let pool = pool(1);
-    let mut task = pool.submit(|| 1).unwrap();
-    assert_eq!(task.result_timeout(Duration::from_secs(10)), Ok(1));
-    let _ = task.result();
+    let task = pool.submit(|| String::from("done")).unwrap();
+    assert_eq!(
+        task.result_timeout(Duration::from_secs(30)).as_deref(),
+        Ok("done")
+    );
+    assert_eq!(
+        task.result_timeout(Duration::from_secs(30)).as_deref(),
+        Ok("done")
+    );
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| task.result_ref().cloned()))
+            .collect();
+        for r in readers {
+            assert_eq!(r.join().unwrap().as_deref(), Ok("done"));
+        }
+    });
+    assert_eq!(
+        task.result_ref_timeout(Duration::ZERO).map(|r| r.cloned()),
+        Ok(Ok(String::from("done")))
+    );
+    assert_eq!(task.result().as_deref(), Ok("done"));
 }
 
 #[test]
@@ -996,11 +1017,20 @@ fn dropping_map_cancels_pending_items() {
 }
 
 #[test]
-fn map_after_shutdown_yields_cancelled() {
+fn map_after_shutdown_yields_shut_down_not_cancelled() {
+    // Refused work is reported as refused (Python: RuntimeError), never as Cancelled.
     let pool = pool(1);
     pool.shutdown(true, false);
     let out: Vec<_> = pool.map(|x: i32| x, 0..3).collect();
-    assert_eq!(out, [Err(TaskError::Cancelled)]);
+    assert_eq!(out, [Err(TaskError::ShutDown)]);
+}
+
+#[test]
+#[should_panic(expected = "buffersize(0)")]
+fn map_buffersize_zero_is_an_error() {
+    // Python 3.14: ValueError: buffersize must be None or > 0.
+    let pool = pool(1);
+    let _ = pool.map(|x: i32| x, 0..3).buffersize(0);
 }
 
 // ----- wait (test_wait.py) ------------------------------------------------------------------

@@ -247,3 +247,21 @@ fn stress_python_style_release_from_other_threads() {
     lock.release().unwrap();
     assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
 }
+
+/// `release` frees only a hold kept without a guard (`leak`): while a guard holds the lock,
+/// it is refused, so a live guard keeps its mutual exclusion (it used to unlock the lock
+/// under the guard, letting a second thread in).
+#[test]
+fn release_never_breaks_a_live_guard() {
+    let lock = Lock::new(());
+    let guard = lock.acquire();
+    assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));
+    assert!(
+        lock.try_acquire().is_none(),
+        "the guard still excludes others"
+    );
+    drop(guard);
+    lock.acquire().leak();
+    assert_eq!(lock.release(), Ok(()));
+    assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
+}

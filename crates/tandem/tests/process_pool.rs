@@ -312,7 +312,7 @@ fn pool_vocabulary() {
     );
     assert_eq!(pool.starmap(pair_sum, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
     assert_eq!(pool.apply(square, 9).unwrap(), 81);
-    let mut r = pool.apply_async(square, 6).unwrap();
+    let r = pool.apply_async(square, 6).unwrap();
     assert!(r.wait(Some(LONG)));
     assert!(r.ready());
     assert_eq!(r.successful(), Some(true));

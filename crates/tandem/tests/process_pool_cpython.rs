@@ -145,15 +145,13 @@ fn until_gone(pids: &[u32]) {
 
 /// The task's outcome within [`LONG`]; a pool that does not answer by then is deadlocked:
 /// it is terminated and the test fails (CPython's `_fail_on_deadlock`).
-fn settle<R>(pool: &Pool, mut task: ProcessTask<R>) -> Result<R, PoolTaskError> {
-    match task.result_timeout(LONG) {
-        Err(TaskError::Timeout) => {
-            pool.terminate();
-            pool.join();
-            panic!("the pool did not answer within {LONG:?}: deadlock");
-        }
-        other => other,
+fn settle<R>(pool: &Pool, task: ProcessTask<R>) -> Result<R, PoolTaskError> {
+    if !task.wait_timeout(LONG) {
+        pool.terminate();
+        pool.join();
+        panic!("the pool did not answer within {LONG:?}: deadlock");
     }
+    task.result()
 }
 
 /// Runs `f`, aborting the whole test binary (an error, never a hang) if it takes longer
@@ -646,9 +644,9 @@ fn test_shutdown_no_wait() {
         .build()
         .unwrap();
     let tasks: Vec<_> = (-5..5).map(|i| pool.submit(abs, i).unwrap()).collect();
-    let mut pid_task = pool.submit(pid_of, 0).unwrap();
+    let pid_task = pool.submit(pid_of, 0).unwrap();
     pool.shutdown(false, false);
-    for (v, mut t) in (-5i64..5).zip(tasks) {
+    for (v, t) in (-5i64..5).zip(tasks) {
         assert_eq!(t.result_timeout(LONG), Ok(v.abs()));
     }
     let pid = pid_task.result_timeout(LONG).unwrap();
@@ -1064,7 +1062,7 @@ fn test_async() {
 fn test_async_timeout() {
     let pool = Pool::new(3).unwrap();
     let mut gate = Gate::new();
-    let mut r = pool.apply_async(gated, gate.arg()).unwrap();
+    let r = pool.apply_async(gated, gate.arg()).unwrap();
     let pid = gate.arrivals(1)[0];
     let start = Instant::now();
     assert_eq!(r.get_timeout(SHORT), Err(TaskError::Timeout));

@@ -352,3 +352,48 @@ fn auto_traits() {
     sync::<RLock<Cell<u8>>>();
     sync::<RLockGuard<'static, u8>>();
 }
+
+/// A thread that exits holding an `RLock` leaves it held, and no later thread is taken for
+/// its owner: owners are identified by a number never reused, not by the address of a
+/// thread-local (which a new thread may get again, rust-lang/rust#123458).
+#[test]
+fn a_new_thread_never_inherits_a_dead_owner() {
+    let lock = std::sync::Arc::new(RLock::new(()));
+    {
+        let lock = std::sync::Arc::clone(&lock);
+        std::thread::spawn(move || lock.acquire().leak())
+            .join()
+            .unwrap();
+    }
+    for _ in 0..50 {
+        let lock = std::sync::Arc::clone(&lock);
+        let (entered, owned) = std::thread::spawn(move || {
+            let entered = lock.try_acquire().map(|g| g.leak()).is_some();
+            (entered, lock.is_owned())
+        })
+        .join()
+        .unwrap();
+        assert!(
+            !entered && !owned,
+            "a new thread re-entered a dead thread's RLock"
+        );
+    }
+    assert!(lock.locked());
+}
+
+/// The owner's `release` frees only a level kept without a guard (`leak`): with only
+/// guards held it is refused, so a guard's level is never released under it (it used to
+/// be, and the guard's drop then underflowed the count).
+#[test]
+fn release_never_breaks_a_live_guard() {
+    let lock = RLock::new(());
+    let guard = lock.acquire();
+    assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));
+    lock.acquire().leak();
+    assert_eq!(lock.recursion_count(), 2);
+    assert_eq!(lock.release(), Ok(()));
+    assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));
+    drop(guard);
+    assert!(!lock.locked());
+    assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
+}

@@ -262,8 +262,6 @@ fn plain_release_unacquired_grows() {
     sem.acquire().forget();
     sem.release(1);
     assert_eq!(sem.available_permits(), 1);
-    sem.release(0);
-    assert_eq!(sem.available_permits(), 1);
 }
 
 /// BoundedSemaphoreTests.test_release_unacquired: over-release is refused, as Python's
@@ -724,4 +722,23 @@ fn stress_bounded_balances() {
         }
     });
     assert_eq!(sem.available_permits(), K);
+}
+
+/// Python 3.9+: `sem.release(0)` raises `ValueError: n must be one or more`, for both kinds;
+/// here a typed error (it used to be accepted silently), and nothing changes.
+#[test]
+fn release_of_zero_permits_is_an_error() {
+    let sem = Semaphore::new(1);
+    let err = sem.try_release(0).unwrap_err();
+    assert_eq!(err.released(), 0);
+    assert!(err.to_string().contains("one or more"), "{err}");
+    let panic = std::panic::catch_unwind(|| sem.release(0)).unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.contains("one or more"), "{message}");
+    assert_eq!(sem.available_permits(), 1);
+    let bounded = BoundedSemaphore::new(2);
+    bounded.acquire().forget();
+    let err = bounded.release(0).unwrap_err();
+    assert_eq!((err.released(), err.available(), err.bound()), (0, 1, 2));
+    assert_eq!(bounded.available_permits(), 1);
 }

@@ -326,3 +326,98 @@ fn local_get_or_take_and_try_with() {
     other.join().unwrap();
     assert_eq!(l.get(), None);
 }
+
+/// Sets its flag when dropped, after a pause that lets a `join` that does not wait for the
+/// OS thread return first (the pause only widens that window; nothing waits on it).
+struct SetOnDrop(&'static std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(100));
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `join` returns once the thread is gone: its thread-local destructors have run (it used
+/// to return as soon as the function's result was stored).
+#[test]
+fn join_waits_for_thread_local_destructors() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DROPPED: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+    thread_local!(static GUARD: std::cell::RefCell<Option<SetOnDrop>> = const { std::cell::RefCell::new(None) });
+    let _serial = serial();
+    let h =
+        thread::spawn(|| GUARD.with(|g| *g.borrow_mut() = Some(SetOnDrop(&DROPPED[0])))).unwrap();
+    h.join().unwrap();
+    assert!(
+        DROPPED[0].load(Ordering::SeqCst),
+        "join returned before the thread exited"
+    );
+    let h =
+        thread::spawn(|| GUARD.with(|g| *g.borrow_mut() = Some(SetOnDrop(&DROPPED[1])))).unwrap();
+    h.join_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        DROPPED[1].load(Ordering::SeqCst),
+        "join_timeout returned before the thread exited"
+    );
+}
+
+/// Python: several threads may join the same thread, with or without a timeout, any number
+/// of times; every one returns once it finishes.
+#[test]
+fn several_threads_join_the_same_thread() {
+    let _s = serial();
+    let (go, wait) = mpsc::channel::<()>();
+    let worker = thread::spawn(move || wait.recv().is_ok()).unwrap();
+    let joiner = worker.joiner();
+    let started = Arc::new(std::sync::Barrier::new(5));
+    let watchers: Vec<_> = (0..4)
+        .map(|i| {
+            let (joiner, started) = (joiner.clone(), Arc::clone(&started));
+            std::thread::spawn(move || {
+                started.wait();
+                if i % 2 == 0 {
+                    joiner.join().map(|()| true)
+                } else {
+                    joiner.join_timeout(Duration::from_secs(30))
+                }
+            })
+        })
+        .collect();
+    started.wait();
+    assert_eq!(joiner.join_timeout(Duration::ZERO), Ok(false));
+    assert!(joiner.is_alive());
+    go.send(()).unwrap();
+    for w in watchers {
+        assert_eq!(w.join().unwrap(), Ok(true));
+    }
+    assert_eq!(joiner.join(), Ok(()), "joining again returns at once");
+    assert!(worker.join().unwrap());
+    assert!(!joiner.is_alive());
+}
+
+/// A thread that joins itself gets an error (Python's `RuntimeError`), not a hang: through
+/// a `Joiner` a typed error, through its own `JoinHandle` a panic with the same message.
+#[test]
+fn a_thread_joining_itself_gets_an_error() {
+    type Own = (thread::Joiner, thread::JoinHandle<()>);
+    let _s = serial();
+    let (give, take) = mpsc::channel::<Own>();
+    let (report, reports) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let (me, own) = take.recv().unwrap();
+        let errors = (me.join(), me.join_timeout(Duration::from_secs(30)));
+        let panic = panic::catch_unwind(AssertUnwindSafe(|| own.join())).unwrap_err();
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        report.send((errors, message)).unwrap();
+    })
+    .unwrap();
+    let joiner = worker.joiner();
+    give.send((joiner.clone(), worker)).unwrap();
+    let ((e1, e2), message) = reports.recv_timeout(Duration::from_secs(30)).unwrap();
+    let err = e1.unwrap_err();
+    assert_eq!(e2, Err(err));
+    assert!(err.to_string().contains("cannot join itself"), "{err}");
+    assert!(message.contains("cannot join itself"), "{message}");
+    assert_eq!(joiner.join_timeout(Duration::from_secs(30)), Ok(true));
+}

@@ -16,14 +16,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::info::{describe, lookup};
 use super::record::{now_ns, state, threads, HoldView, RecordView, ThreadRecord, WaitView};
 use super::report::{
     label, Deadlock, DeadlockedThread, HeldLock, ThreadDump, ThreadState, Waiting,
 };
-use crate::wait;
+use crate::wait::{self, Deadline};
 
 /// The pause between the two looks of [`check_deadlock`].
 const CONFIRM: Duration = Duration::from_millis(10);
@@ -193,9 +193,9 @@ pub(super) fn confirmed(pause: impl FnOnce() -> bool) -> Vec<(Identity, Deadlock
 
 /// Parks the calling thread for `d` through the wait layer, unrecorded (nobody wakes it).
 pub(super) fn pause(d: Duration) {
-    let deadline = Instant::now() + d;
+    let deadline = Deadline::after(d);
     let key = wait::key_of(&deadline);
-    while Instant::now() < deadline {
+    while !deadline.has_passed() {
         // SAFETY: the key is the address of a local of this frame, which no one else parks
         // on or unparks; the closures do nothing, so they neither panic nor call the wait
         // layer.
@@ -206,7 +206,7 @@ pub(super) fn pause(d: Duration) {
                 || {},
                 |_, _| {},
                 wait::DEFAULT_PARK_TOKEN,
-                Some(deadline),
+                deadline.instant(),
             );
         }
     }

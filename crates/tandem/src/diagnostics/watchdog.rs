@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::detect::{confirmed, Identity};
 use super::record::enable;
 use super::report::Deadlock;
-use crate::wait;
+use crate::wait::{self, Deadline};
 
 /// The default interval: a deadlock is reported within about a quarter of a second of
 /// forming (an interval, plus the confirming second look).
@@ -122,8 +122,8 @@ impl Shared {
 
     /// Sleeps `d` unless stopped first; `false` once stopped.
     fn nap(&self, d: Duration) -> bool {
-        let deadline = Instant::now() + d;
-        while !self.stopped() && Instant::now() < deadline {
+        let deadline = Deadline::after(d);
+        while !self.stopped() && !deadline.has_passed() {
             // SAFETY: the key is this watchdog's own address; `validate` only loads its
             // flag, and none of the closures panics or calls the wait layer.
             unsafe {
@@ -133,7 +133,7 @@ impl Shared {
                     || {},
                     |_, _| {},
                     wait::DEFAULT_PARK_TOKEN,
-                    Some(deadline),
+                    deadline.instant(),
                 );
             }
         }
@@ -209,5 +209,23 @@ impl Drop for Watchdog {
             // A panic in the callback has already been reported on the watchdog's thread.
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An interval too large to add to `Instant::now()` means "forever", never an overflow
+    /// panic (it used to be `Instant::now() + d`).
+    #[test]
+    fn huge_interval_does_not_overflow() {
+        let shared = Shared {
+            stop: AtomicBool::new(true),
+            found: AtomicUsize::new(0),
+        };
+        assert!(!shared.nap(Duration::MAX), "stopped: the nap ends at once");
+        let dog = Watchdog::builder().interval(Duration::MAX).spawn().unwrap();
+        dog.stop(); // joins the thread, which never looked
     }
 }

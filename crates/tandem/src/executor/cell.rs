@@ -43,7 +43,6 @@
 //! locks would only add noise to the lock-order graph and the thread dumps. Every phase
 //! change keeps the two bits.
 
-use std::cell::UnsafeCell;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -53,6 +52,7 @@ use super::error::{drop_payload, panic_message, BrokenPool, TaskError};
 use super::waiter::Waiter;
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU32, Ordering};
+use crate::primitive::UnsafeCell;
 use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkResult};
 
 const PENDING: u32 = 0;
@@ -494,7 +494,7 @@ impl ExtrasGuard<'_> {
     fn extras(&mut self) -> &mut Option<Box<Extras>> {
         // SAFETY: the guard holds the `LOCKED` bit, which grants exclusive access to
         // `extras`; `&mut self` keeps the reference unique.
-        unsafe { &mut *self.header.extras.get() }
+        self.header.extras.with_mut(|p| unsafe { &mut *p })
     }
 }
 
@@ -600,7 +600,7 @@ where
     /// The caller owns the stage (claimed and not yet published) and has written the outcome.
     unsafe fn outcome_ptr(&self) -> *const () {
         // SAFETY: the caller owns the stage.
-        match unsafe { &*self.stage.get() } {
+        match self.stage.with(|p| unsafe { &*p }) {
             Stage::Done(outcome) => outcome as *const Outcome<T, E> as *const (),
             _ => unreachable!("the outcome is written before it is published"),
         }
@@ -626,7 +626,7 @@ where
             }
         }
         // SAFETY: we moved the phase out of PENDING, so we own the stage until we publish.
-        let stage = unsafe { &mut *self.stage.get() };
+        let stage = self.stage.with_mut(|p| unsafe { &mut *p });
         let closure = mem::replace(stage, Stage::Done(outcome()));
         // The closure's destructor is user code: a panic in it is contained.
         quietly(move || drop(closure));
@@ -661,7 +661,7 @@ where
             }
         }
         // SAFETY: we moved the phase to RUNNING, so we own the stage until we publish.
-        let stage = unsafe { &mut *self.stage.get() };
+        let stage = self.stage.with_mut(|p| unsafe { &mut *p });
         let Stage::Pending(f) = mem::replace(stage, Stage::Running) else {
             unreachable!("a pending cell holds its closure")
         };
@@ -724,7 +724,7 @@ where
     #[inline]
     unsafe fn take(&self) -> Option<Outcome<T, E>> {
         // SAFETY: the caller guarantees the task is done and it alone accesses the outcome.
-        match mem::replace(unsafe { &mut *self.stage.get() }, Stage::Taken) {
+        match mem::replace(self.stage.with_mut(|p| unsafe { &mut *p }), Stage::Taken) {
             Stage::Done(outcome) => Some(outcome),
             Stage::Taken => None,
             Stage::Pending(_) | Stage::Running => unreachable!("taken before done"),
@@ -734,7 +734,7 @@ where
     unsafe fn outcome(&self) -> Option<&Outcome<T, E>> {
         // SAFETY: the caller guarantees the task is done and nobody takes the outcome while
         // the reference lives.
-        match unsafe { &*self.stage.get() } {
+        match self.stage.with(|p| unsafe { &*p }) {
             Stage::Done(outcome) => Some(outcome),
             Stage::Taken => None,
             Stage::Pending(_) | Stage::Running => unreachable!("read before done"),

@@ -26,14 +26,18 @@ pub enum TaskError<E = Infallible> {
     Panicked(String),
     /// The task returned `Err(e)`.
     Failed(E),
-    /// The task was cancelled before it started: by [`Task::cancel`](super::Task::cancel),
-    /// by `shutdown(cancel_futures = true)`, or by a pool that shut down before a lazy
-    /// `map` could submit it.
+    /// The task was cancelled before it started: by [`Task::cancel`](super::Task::cancel)
+    /// or by `shutdown(cancel_futures = true)`.
     Cancelled,
     /// The pool broke (an initializer failed) before the task could start.
     BrokenPool(BrokenPool),
     /// The wait ran out of time; the task itself goes on and its value can still be had.
     Timeout,
+    /// The work was never submitted: the pool was shut down before a lazy
+    /// [`map`](super::ThreadPoolExecutor::map) could submit it (Python raises
+    /// `RuntimeError: cannot schedule new futures after shutdown`). Not a cancellation:
+    /// nothing was cancelled, the pool refused it.
+    ShutDown,
 }
 
 impl<E> TaskError<E> {
@@ -71,6 +75,10 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
                  cancelled pending work, or because the pool shut down)",
             ),
             TaskError::BrokenPool(b) => write!(f, "the task never ran: {b}"),
+            TaskError::ShutDown => f.write_str(
+                "the work was never submitted: the pool was shut down first; map before \
+                 shutting the pool down, or use another pool",
+            ),
             TaskError::Timeout => f.write_str(
                 "timed out waiting for the task; it is still pending or running, so wait \
                  again, wait longer, or cancel it",

@@ -37,8 +37,15 @@
 //! `sleepers`: either it sees the registration and wakes one sleeper, or the sleeper's
 //! re-check sees the job. A sleeper leaves `sleepers` exactly once: decremented by the waker
 //! that unparks it (in the wake-up callback), or by itself when its check or validation fails.
+//!
+//! A pusher skips the wake while a worker is counted in `spinning`, counting on it: so a
+//! worker that spun takes on the wake when it takes a job — even if it had stopped spinning
+//! and found the job in its re-check before sleeping — and wakes a sleeper if more jobs are
+//! queued and nobody spins now (`searcher_should_wake`). Each side orders its store
+//! (claim; `spinning` or `sleepers`) before its loads with a sequentially consistent fence,
+//! so of two racing sides at least one sees the other (loom models
+//! `spinner_or_submitter_wakes_the_sleeper` and `two_workers_nested_wait`).
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::Arc;
@@ -49,10 +56,10 @@ use super::cell::Run;
 use super::error::BrokenPool;
 use super::scope::ScopeTicket;
 use crate::diagnostics::{self, PrimitiveKind};
-use crate::primitive::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::primitive::{spin_loop, yield_now};
+use crate::primitive::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::primitive::{spin_loop, yield_now, UnsafeCell};
 use crate::sync::Lock;
-use crate::wait::{self, SpinWait, UnparkResult};
+use crate::wait::{self, ParkResult, SpinWait, UnparkResult};
 
 /// One queued task, and the scope it belongs to if it is scoped. Fields drop in order: the
 /// task's reference first, then the ticket that lets its scope end.
@@ -152,6 +159,9 @@ pub(crate) struct Injector {
     alive: AtomicUsize,
     /// Worker indices handed out.
     started: AtomicUsize,
+    /// Indices handed out whose worker never started: handed out again first, so failed
+    /// spawns do not use up the pool's `max_workers` slots.
+    returned: Lock<Vec<usize>>,
 }
 
 // SAFETY: slots are written by the one pusher that claimed them and read by the one consumer
@@ -177,6 +187,7 @@ impl Injector {
             spinning: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
+            returned: Lock::new(Vec::new()),
         }
     }
 
@@ -223,12 +234,44 @@ impl Injector {
             return Err(job);
         }
         if reserved {
-            return Ok(Pushed::Spawn(self.started.fetch_add(1, Ordering::Relaxed)));
+            return Ok(Pushed::Spawn(self.take_index()));
         }
-        if self.sleepers.load(Ordering::SeqCst) != 0 && self.spinning.load(Ordering::Relaxed) == 0 {
+        if self.submitter_should_wake() {
             self.wake_one();
         }
         Ok(Pushed::Queued)
+    }
+
+    /// After a push (its claim on the tail index is the store): whether to wake a sleeping
+    /// worker, which is needed unless a spinning worker will find the job.
+    ///
+    /// The mirror of [`spinner_should_wake`](Self::spinner_should_wake): each side stores
+    /// (tail index; `spinning`), then loads the other's location (`spinning`; tail index).
+    /// The fences order each store before its loads, so at least one side sees the other's
+    /// store: either this push sees `spinning == 0` and wakes a sleeper, or the spinner sees
+    /// the job and wakes one (store buffering; loom model
+    /// `spinner_or_submitter_wakes_the_sleeper`).
+    #[inline]
+    fn submitter_should_wake(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.sleepers.load(Ordering::Relaxed) != 0 && self.spinning.load(Ordering::Relaxed) == 0
+    }
+
+    /// A worker that searched for work (it spun, even if it then stopped spinning and found
+    /// the job on its way to sleep) took a job: whether to wake a sleeping worker for the
+    /// jobs still queued (parallelism spreads one wake at a time). `still_spinning`: it is
+    /// still counted in `spinning`, and leaves the count now. Pairs with
+    /// [`submitter_should_wake`](Self::submitter_should_wake): a submitter that saw this
+    /// worker's `spinning` count skipped its wake, so this check must run even when the
+    /// worker found the job after leaving the count.
+    fn searcher_should_wake(&self, still_spinning: bool) -> bool {
+        if still_spinning {
+            self.spinning.fetch_sub(1, Ordering::Relaxed);
+        }
+        fence(Ordering::SeqCst);
+        self.len() != 0
+            && self.sleepers.load(Ordering::Relaxed) != 0
+            && self.spinning.load(Ordering::Relaxed) == 0
     }
 
     /// Reserves a new worker if the queue (with one more job) would outnumber the idle ones.
@@ -240,6 +283,24 @@ impl Injector {
                 .alive
                 .compare_exchange(alive, alive + 1, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
+    }
+
+    /// An index for a reserved worker: one given back by a failed start, else a new one.
+    /// Indices stay below the number of live workers plus those given back, so below
+    /// `max_workers`.
+    #[cold]
+    fn take_index(&self) -> usize {
+        match self.returned.acquire().pop() {
+            Some(index) => index,
+            None => self.started.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Worker `index` (reserved) could not start: its index is free again, and the worker
+    /// counts as gone. Returns how many workers remain.
+    pub(crate) fn spawn_failed(&self, index: usize) -> usize {
+        self.returned.acquire().push(index);
+        self.leave()
     }
 
     /// The lock-free push (module docs).
@@ -283,7 +344,7 @@ impl Injector {
                     // consumer reads it only after `written`.
                     unsafe {
                         let slot = &(*block).slots[offset];
-                        slot.job.get().write(MaybeUninit::new(job));
+                        slot.job.with_mut(|p| p.write(MaybeUninit::new(job)));
                         slot.written.store(true, Ordering::Release);
                     }
                     return Ok(());
@@ -336,7 +397,7 @@ impl Injector {
         }
         // SAFETY: the slot is written (acquire) and not read before: the head only moves
         // forward, under the consumer lock.
-        let job = unsafe { slot.job.get().read().assume_init() };
+        let job = slot.job.with(|p| unsafe { p.read().assume_init() });
         let mut next_index = head.index + (1 << SHIFT);
         if offset + 1 == BLOCK_CAP {
             // SAFETY: `next` was set before the last slot was written (seen above); every
@@ -363,6 +424,8 @@ impl Injector {
     pub(crate) fn pop(&self, busy: &AtomicBool) -> Option<Job> {
         let mut spin = SpinWait::new();
         let mut spinning = false;
+        // Became a spinner since it last slept: a submitter may be counting on it.
+        let mut searched = false;
         loop {
             let popped = {
                 let mut head = self.consumer.acquire();
@@ -374,17 +437,8 @@ impl Injector {
             };
             match popped {
                 Ok(job) => {
-                    if spinning {
-                        self.spinning.fetch_sub(1, Ordering::Relaxed);
-                        // Found work after searching, and more is queued while others
-                        // sleep: wake one to share it (parallelism spreads one wake at a
-                        // time).
-                        if self.len() != 0
-                            && self.sleepers.load(Ordering::SeqCst) != 0
-                            && self.spinning.load(Ordering::Relaxed) == 0
-                        {
-                            self.wake_one();
-                        }
+                    if searched && self.searcher_should_wake(spinning) {
+                        self.wake_one();
                     }
                     return Some(job);
                 }
@@ -401,6 +455,7 @@ impl Injector {
             // workers beyond the first cost no CPU the submitters could use.
             if !spinning && self.spinning.load(Ordering::Relaxed) == 0 {
                 spinning = true;
+                searched = true;
                 self.spinning.fetch_add(1, Ordering::Relaxed);
             }
             let mut found = false;
@@ -418,6 +473,9 @@ impl Injector {
                 spinning = false;
             }
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // Pairs with the fence in `submitter_should_wake`: either the submitter sees
+            // this registration, or the check below sees its job (store buffering again).
+            fence(Ordering::SeqCst);
             if self.has_news() {
                 self.sleepers.fetch_sub(1, Ordering::Relaxed);
                 continue;
@@ -432,7 +490,7 @@ impl Injector {
             };
             // SAFETY: the key is the address of this queue's `sleepers`; `validate` only
             // touches this queue's atomics, never panics and never calls the wait layer.
-            unsafe {
+            let parked = unsafe {
                 wait::park(
                     self.sleep_key(),
                     validate,
@@ -440,7 +498,12 @@ impl Injector {
                     |_, _| {},
                     wait::DEFAULT_PARK_TOKEN,
                     None,
-                );
+                )
+            };
+            if parked != ParkResult::Invalid {
+                // It slept: whoever woke it (a submitter, one wake per job) answers for the
+                // job it will find.
+                searched = false;
             }
             spin.reset();
         }
@@ -645,6 +708,79 @@ mod loom_tests {
             assert_eq!(ran.load(Ordering::SeqCst), 0x101);
             assert_eq!(q.alive(), 0);
             assert!(q.push(job(&ran, 2), 1, |_| 0).is_err(), "closed");
+        });
+    }
+
+    /// The two sides of the "a spinning worker will take it" shortcut, with one worker
+    /// spinning (it has just found a job) and another asleep: the submitter pushes a second
+    /// job and skips the wake if it still sees the spinner; the spinner stops spinning and
+    /// looks for more work to hand to the sleeper. One of the two must decide to wake the
+    /// sleeper, or the second job waits behind the first (with nested waits at
+    /// `max_workers`, forever). A store-buffering pattern: without a sequentially consistent
+    /// fence between each side's store and its load, both can read the other's old value.
+    #[test]
+    fn spinner_or_submitter_wakes_the_sleeper() {
+        loom::model(|| {
+            let q = Arc::new(Injector::new());
+            let ran = Arc::new(AtomicUsize::new(0));
+            // Worker A took the first job while spinning; worker B is registered to sleep.
+            q.spinning.store(1, Ordering::Relaxed);
+            q.sleepers.store(1, Ordering::Relaxed);
+            let submitter = {
+                let (q, ran) = (Arc::clone(&q), Arc::clone(&ran));
+                loom::thread::spawn(move || {
+                    assert!(q.push_job(job(&ran, 1)).is_ok());
+                    q.submitter_should_wake()
+                })
+            };
+            let spinner_wakes = q.searcher_should_wake(true);
+            let submitter_wakes = submitter.join().unwrap();
+            assert!(
+                spinner_wakes || submitter_wakes,
+                "nobody wakes the sleeper for the second job"
+            );
+            drop(q.drain());
+        });
+    }
+
+    /// Two workers, each taking one job: the first job waits for the second (a nested
+    /// wait at `max_workers`). Whichever worker spins and whichever sleeps, the second job
+    /// is never stranded behind the first (loom reports the deadlock if nobody wakes the
+    /// sleeper). The whole path of `spinner_or_submitter_wakes_the_sleeper`, with real
+    /// workers.
+    #[test]
+    fn two_workers_nested_wait() {
+        loom::model(|| {
+            let q = Arc::new(Injector::new());
+            q.alive.store(2, Ordering::Relaxed);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let q = Arc::clone(&q);
+                    loom::thread::spawn(move || {
+                        let busy = AtomicBool::new(false);
+                        let job = q.pop(&busy).expect("one job each");
+                        job.task.run(&|_| {});
+                    })
+                })
+                .collect();
+            let ran = Arc::new(AtomicUsize::new(0));
+            let inner = counting_cell(&ran, 1);
+            let outer = {
+                let (inner, ran) = (Arc::clone(&inner), Arc::clone(&ran));
+                Arc::new(Cell::new(move || {
+                    assert!(inner.header().wait_until(crate::wait::Deadline::NEVER));
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), Infallible>(())
+                }))
+            };
+            for task in [Arc::clone(&outer) as Arc<dyn Run>, inner as Arc<dyn Run>] {
+                let pushed = q.push(Job { task, ticket: None }, 2, |_| 0);
+                assert!(matches!(pushed, Ok(Pushed::Queued)));
+            }
+            for w in workers {
+                w.join().unwrap();
+            }
+            assert_eq!(ran.load(Ordering::SeqCst), 0x101);
         });
     }
 

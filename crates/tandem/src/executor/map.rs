@@ -47,7 +47,8 @@ impl<T> InFlight<T> {
 fn refused(e: SubmitError) -> TaskError {
     match e {
         SubmitError::BrokenPool(b) => TaskError::BrokenPool(b),
-        _ => TaskError::Cancelled,
+        // Refused, not cancelled: no task existed to cancel.
+        _ => TaskError::ShutDown,
     }
 }
 
@@ -109,9 +110,19 @@ where
     }
 
     /// Keeps at most `n` tasks submitted ahead of the results taken (Python 3.14's
-    /// `buffersize`), so an endless input does not exhaust memory. Zero counts as one.
+    /// `buffersize`), so an endless input does not exhaust memory.
+    ///
+    /// # Panics
+    /// If `n` is 0 (Python: `ValueError: buffersize must be None or > 0`): no task could
+    /// ever be submitted.
+    #[track_caller]
     pub fn buffersize(mut self, n: usize) -> Self {
-        self.buffersize = Some(n.max(1));
+        assert!(
+            n != 0,
+            "Map::buffersize(0): the look-ahead must be at least one task; pass 1 or more, \
+             or leave it unset to submit everything at once"
+        );
+        self.buffersize = Some(n);
         self
     }
 

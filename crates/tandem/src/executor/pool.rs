@@ -128,24 +128,26 @@ impl Shared {
     /// left to run `task`, cancels `task` and reports the error.
     #[cold]
     fn spawn(self: &Arc<Self>, index: usize, task: &dyn Run) -> Result<(), SubmitError> {
-        let spawned = match self.slots.get(index) {
-            Some(slot) => {
-                let _ = slot.set(Box::default());
-                let shared = Arc::clone(self);
-                std::thread::Builder::new()
-                    .name(format!("{}_{index}", self.prefix))
-                    .spawn(move || worker_main(shared, index))
-            }
-            // Only after earlier workers failed to start: indices are not reused.
-            None => Err(std::io::Error::other("no worker slot left")),
-        };
+        // The queue hands out indices below `max_workers`, reusing those of failed starts.
+        let slot = &self.slots[index];
+        let _ = slot.set(Box::default());
+        let shared = Arc::clone(self);
+        // Held from before the thread exists until its handle is stored: a racing
+        // `shutdown(wait = true)` that saw the worker leave then waits here for its handle,
+        // and joins it.
+        let mut handles = self.handles.acquire();
+        let spawned = spawn_thread(
+            std::thread::Builder::new().name(format!("{}_{index}", self.prefix)),
+            move || worker_main(shared, index),
+        );
         match spawned {
             Ok(handle) => {
-                self.handles.acquire().push(handle);
+                handles.push(handle);
                 Ok(())
             }
             Err(e) => {
-                if self.queue.leave() != 0 {
+                drop(handles);
+                if self.queue.spawn_failed(index) != 0 {
                     // Other workers live: one of them runs it.
                     self.queue.wake_sleeper();
                     return Ok(());
@@ -174,6 +176,24 @@ impl Shared {
         self.drained_failed
             .fetch_add(failed as u64, Ordering::Relaxed);
     }
+}
+
+/// Starts a worker thread. In tests, `FAIL_SPAWNS` makes the next few starts on this thread
+/// fail, as the operating system may, and `AFTER_SPAWN` runs once a thread has started.
+fn spawn_thread(
+    builder: std::thread::Builder,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    #[cfg(all(test, not(tandem_loom)))]
+    if tests::FAIL_SPAWNS.with(|n| n.replace(n.get().saturating_sub(1))) != 0 {
+        return Err(std::io::Error::other("spawn failure injected by a test"));
+    }
+    let handle = builder.spawn(f)?;
+    #[cfg(all(test, not(tandem_loom)))]
+    if let Some(hook) = tests::AFTER_SPAWN.with(|h| h.take()) {
+        hook();
+    }
+    Ok(handle)
 }
 
 fn worker_main(shared: Arc<Shared>, index: usize) {
@@ -614,5 +634,114 @@ impl fmt::Debug for ThreadPoolExecutor {
             .field("shutdown", &self.is_shutdown())
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(tandem_loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    thread_local! {
+        /// Worker starts still to fail on this thread (see `spawn_thread`).
+        pub(super) static FAIL_SPAWNS: StdCell<usize> = const { StdCell::new(0) };
+        /// Runs on this thread right after the next worker thread starts.
+        pub(super) static AFTER_SPAWN: StdCell<Option<Box<dyn FnOnce()>>> =
+            const { StdCell::new(None) };
+    }
+
+    /// Makes the next `n` worker starts on this thread fail.
+    fn fail_spawns(n: usize) {
+        FAIL_SPAWNS.with(|c| c.set(n));
+    }
+
+    /// A failed start gives its worker slot back: after as many failures as `max_workers`,
+    /// the pool still reaches `max_workers` live workers (it used to refuse every task:
+    /// "no worker slot left").
+    #[test]
+    fn failed_spawns_give_their_slots_back() {
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(2)
+            .build()
+            .unwrap();
+        fail_spawns(2);
+        for _ in 0..2 {
+            match pool.submit(|| ()) {
+                Err(SubmitError::Spawn(_)) => {}
+                other => panic!("expected a spawn failure, got {other:?}"),
+            }
+        }
+        assert_eq!(pool.stats().workers_alive, 0);
+        // Two tasks that meet: both must run at once, so both workers must start.
+        let arrived: Arc<[crate::sync::Event; 2]> = Arc::new(Default::default());
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let arrived = Arc::clone(&arrived);
+                pool.submit(move || {
+                    arrived[i].set();
+                    arrived[1 - i].wait_timeout(Duration::from_secs(30))
+                })
+                .expect("a worker starts")
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.result().unwrap());
+        }
+    }
+
+    /// Sets its flag when dropped, after a pause that lets a `shutdown` that does not join
+    /// the worker return first (the pause only widens that window; nothing waits on it).
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(100));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// `shutdown(wait = true)` racing the submission that starts a worker still joins that
+    /// worker's thread (it used to miss a handle stored after it looked).
+    #[test]
+    fn shutdown_joins_a_worker_started_by_a_racing_submit() {
+        thread_local!(static GUARD: StdCell<Option<SetOnDrop>> = const { StdCell::new(None) });
+        let pool = Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .build()
+                .unwrap(),
+        );
+        let gone = Arc::new(AtomicBool::new(false));
+        let in_hook = Arc::new(crate::sync::Event::new());
+        let submitter = {
+            let (pool, gone, in_hook) =
+                (Arc::clone(&pool), Arc::clone(&gone), Arc::clone(&in_hook));
+            std::thread::spawn(move || {
+                let pool2 = Arc::clone(&pool);
+                AFTER_SPAWN.with(|h| {
+                    h.set(Some(Box::new(move || {
+                        in_hook.set();
+                        // Stay between the start and storing the handle until shutdown has
+                        // seen the worker leave (the pause after only widens the window in
+                        // which an unfixed shutdown looks for handles).
+                        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                        while pool2.stats().workers_alive != 0
+                            && std::time::Instant::now() < deadline
+                        {
+                            std::thread::yield_now();
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    })))
+                });
+                pool.submit(move || GUARD.with(|g| g.set(Some(SetOnDrop(gone)))))
+                    .unwrap()
+            })
+        };
+        assert!(in_hook.wait_timeout(Duration::from_secs(30)));
+        pool.shutdown(true, false);
+        assert!(
+            gone.load(Ordering::SeqCst),
+            "shutdown returned before the worker exited"
+        );
+        submitter.join().unwrap().result().unwrap();
     }
 }

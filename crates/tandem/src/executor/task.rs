@@ -14,7 +14,8 @@ use super::error::{TaskError, TimeoutError};
 use super::waiter::{sealed, Waitable};
 use crate::wait::Deadline;
 
-const TAKEN: &str = "the task's result was already taken (by result_timeout or by awaiting it)";
+const TAKEN: &str = "the task's result was already taken (by polling the task to completion as \
+                     a future); read it only once that way";
 
 /// The handle to a submitted task and, once it is done, its result: Python's
 /// `concurrent.futures.Future`.
@@ -26,8 +27,9 @@ const TAKEN: &str = "the task's result was already taken (by result_timeout or b
 /// | Python | tandem |
 /// | --- | --- |
 /// | `f = executor.submit(fn, *args)` | `let t = pool.submit(move \|\| fn(args))?;` |
-/// | `f.result()` | `t.result()` → `Result<T, TaskError<E>>` |
-/// | `f.result(timeout=s)` | `t.result_timeout(d)` (`Err(TaskError::Timeout)`; `t` stays usable) |
+/// | `f.result()` | `t.result()` → `Result<T, TaskError<E>>` (takes the value) |
+/// | `f.result()` again, from any thread | `t.result_ref()` → `Result<&T, &TaskError<E>>` |
+/// | `f.result(timeout=s)` | `t.result_timeout(d)` (a clone; `Err(TaskError::Timeout)`; `t` stays usable), or `t.result_ref_timeout(d)` |
 /// | `f.exception()` | `t.error()` → `Option<&TaskError<E>>` |
 /// | `f.cancel()` | `t.cancel()` |
 /// | `f.cancelled()`, `f.running()`, `f.done()` | `t.is_cancelled()`, `t.is_running()`, `t.is_done()` |
@@ -48,9 +50,12 @@ const TAKEN: &str = "the task's result was already taken (by result_timeout or b
 /// ```
 ///
 /// # Differences from Python
-/// - The value is owned by the `Task` and handed out once: [`result`](Task::result) takes
-///   the task by value (Python returns the same object each call). Read it in place with
-///   [`error`](Task::error) or a done-callback.
+/// - The value is owned by the `Task`. [`result`](Task::result) moves it out and consumes
+///   the task; every other read leaves it in place, so it can be read any number of times,
+///   from several threads: by reference ([`result_ref`](Task::result_ref),
+///   [`result_ref_timeout`](Task::result_ref_timeout), [`error`](Task::error)) or as a
+///   clone ([`result_timeout`](Task::result_timeout), for `T: Clone`). Python returns the
+///   same object each call.
 /// - Done-callbacks receive the outcome (`&Result<T, TaskError<E>>`), not the future, and
 ///   all callbacks registered before completion have run when [`result`](Task::result)
 ///   returns.
@@ -89,12 +94,13 @@ impl<T, E> Task<T, E> {
         self.cell.header()
     }
 
-    /// Blocks until the task is done, then returns its value or why there is none. Python:
-    /// `future.result()`.
+    /// Blocks until the task is done, then moves out its value or why there is none.
+    /// Python: `future.result()`. To read it without consuming the task, use
+    /// [`result_ref`](Task::result_ref).
     ///
     /// # Panics
-    /// If the result was already taken (by [`result_timeout`](Task::result_timeout) or by
-    /// awaiting the task).
+    /// Only if the task was polled to completion as a [`Future`] before (which takes the
+    /// value); no other read takes it.
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn result(self) -> Result<T, TaskError<E>> {
         self.header().wait_until(Deadline::NEVER);
@@ -103,20 +109,61 @@ impl<T, E> Task<T, E> {
     }
 
     /// Waits at most `timeout` for the task; `Err(TaskError::Timeout)` if it is not done by
-    /// then (the task goes on, and this `Task` can be waited on again). Otherwise moves the
-    /// result out, like [`result`](Task::result). Python: `future.result(timeout=t)`.
+    /// then (the task goes on, and this `Task` can be waited on again). Otherwise returns a
+    /// copy of its result, which stays in the task: it can be read again, by this call,
+    /// [`result_ref`](Task::result_ref) or [`result`](Task::result), from any thread.
+    /// Python: `future.result(timeout=t)`. For a value that is not `Clone`, use
+    /// [`result_ref_timeout`](Task::result_ref_timeout).
     ///
     /// A zero timeout checks once; a timeout too large to represent waits forever.
     ///
     /// # Panics
-    /// If the result was already taken.
+    /// As [`result`](Task::result).
     #[cfg_attr(feature = "diagnostics", track_caller)]
-    pub fn result_timeout(&mut self, timeout: Duration) -> Result<T, TaskError<E>> {
-        if !self.header().wait_until(Deadline::after(timeout)) {
-            return Err(TaskError::Timeout);
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T, TaskError<E>>
+    where
+        T: Clone,
+        E: Clone,
+    {
+        match self.result_ref_timeout(timeout) {
+            Ok(outcome) => outcome.cloned().map_err(Clone::clone),
+            Err(TimeoutError) => Err(TaskError::Timeout),
         }
-        // SAFETY: done (seen with acquire), and `&mut self` is exclusive access to the owner.
-        unsafe { self.cell.take() }.expect(TAKEN)
+    }
+
+    /// Blocks until the task is done, then lends its result: Python's `future.result()`,
+    /// which any number of threads may call any number of times. The value stays in the
+    /// task.
+    ///
+    /// # Panics
+    /// As [`result`](Task::result).
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn result_ref(&self) -> Result<&T, &TaskError<E>> {
+        self.header().wait_until(Deadline::NEVER);
+        self.done_outcome()
+    }
+
+    /// Waits at most `timeout`, then lends the task's result, or returns
+    /// `Err(TimeoutError)` if it is not done yet (the same shape as
+    /// [`error_timeout`](Task::error_timeout)). Python: `future.result(timeout=t)`.
+    ///
+    /// # Panics
+    /// As [`result`](Task::result).
+    #[cfg_attr(feature = "diagnostics", track_caller)]
+    pub fn result_ref_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<Result<&T, &TaskError<E>>, TimeoutError> {
+        if !self.header().wait_until(Deadline::after(timeout)) {
+            return Err(TimeoutError);
+        }
+        Ok(self.done_outcome())
+    }
+
+    fn done_outcome(&self) -> Result<&T, &TaskError<E>> {
+        // SAFETY: done (seen with acquire); `&self` borrows the owner, so nobody can take the
+        // outcome while the returned reference lives.
+        unsafe { self.cell.outcome() }.expect(TAKEN).as_ref()
     }
 
     /// Blocks until the task is done (finished, failed or cancelled).

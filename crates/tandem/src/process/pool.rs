@@ -755,8 +755,11 @@ impl<R> AsyncResult<R> {
     }
 
     /// Waits at most `timeout` (Python's `get(timeout)`): `Err(TaskError::Timeout)` leaves
-    /// the result to be had later.
-    pub fn get_timeout(&mut self, timeout: Duration) -> Result<R, PoolTaskError> {
+    /// the result to be had later. A copy: the result stays, for later calls.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, PoolTaskError>
+    where
+        R: Clone,
+    {
         self.task.result_timeout(timeout)
     }
 

@@ -58,6 +58,7 @@
 //! the promises; a promised getter then finds the queue shut down and drained.
 
 use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -72,6 +73,11 @@ pub(crate) trait Policy {
     type Item;
     /// Whether puts count unfinished tasks (`task_done`/`join`); `SimpleQueue` does not.
     const TRACKS_TASKS: bool = true;
+    /// Whether `push`/`pop` run user code that may panic (a priority queue's `Ord`). Such a
+    /// policy must leave the buffer whole when they do: a panicking `pop` takes nothing, a
+    /// panicking `push` either keeps its item or drops it; the engine then brings its counts
+    /// in line with the buffer ([`Core::on_buffer`]).
+    const MAY_PANIC: bool = false;
 
     /// Adds an item.
     fn push(&mut self, item: Self::Item);
@@ -371,9 +377,9 @@ impl<P: Policy> Core<P> {
     /// Puts `item`, waiting for room as `wait` allows.
     #[inline]
     pub(crate) fn put(&self, item: P::Item, wait: Wait) -> Result<(), PutFail<P::Item>> {
-        let mut inner = self.inner.acquire();
+        let inner = self.inner.acquire();
         if self.room(&inner) > 0 && !self.shut.load(Ordering::Relaxed) {
-            inner.buf.push(item);
+            let (inner, ()) = self.on_buffer(inner, |buf| buf.push(item));
             self.after_put(inner, 1);
             return Ok(());
         }
@@ -400,7 +406,7 @@ impl<P: Policy> Core<P> {
                 return Err(PutFail::ShutDown(item));
             }
             if self.room(&inner) > 0 {
-                inner.buf.push(item);
+                let (inner, ()) = self.on_buffer(inner, |buf| buf.push(item));
                 self.after_put(inner, 1);
                 return Ok(());
             }
@@ -437,7 +443,7 @@ impl<P: Policy> Core<P> {
             self.publish_if(claimed && room == 0, &inner);
             if room > 0 {
                 let n = room.min(items.len());
-                inner.buf.push_from(&mut items, n);
+                let (inner, ()) = self.on_buffer(inner, |buf| buf.push_from(&mut items, n));
                 self.after_put(inner, n);
                 spun = false;
                 continue;
@@ -456,6 +462,51 @@ impl<P: Policy> Core<P> {
             self.unfinished.store(n + added, Ordering::Relaxed);
         }
         let promise = added.min(self.getters.load(Ordering::Relaxed));
+        inner.promised_items += promise;
+        self.publish(&inner);
+        drop(inner);
+        if promise != 0 {
+            self.hand_over(Side::Items, promise);
+        }
+    }
+
+    /// Runs `op` on the buffer under the lock. If it panics (only a [`Policy::MAY_PANIC`]
+    /// policy's user code can), the counts are brought in line with the buffer before the
+    /// panic goes on: items it added are counted as tasks and offered to waiting getters, an
+    /// item a promised getter gave up is offered again, and the lock-free views are
+    /// published. So no item is lost or uncounted, and `join` still returns.
+    #[inline]
+    fn on_buffer<'a, R>(
+        &'a self,
+        mut inner: Guard<'a, P>,
+        op: impl FnOnce(&mut P) -> R,
+    ) -> (Guard<'a, P>, R) {
+        if !P::MAY_PANIC {
+            let r = op(&mut inner.buf);
+            return (inner, r);
+        }
+        let before = inner.buf.len();
+        match panic::catch_unwind(AssertUnwindSafe(|| op(&mut inner.buf))) {
+            Ok(r) => (inner, r),
+            Err(payload) => {
+                let added = inner.buf.len().saturating_sub(before);
+                self.after_panic(inner, added);
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// A buffer operation panicked after adding `added` items: counts them, promises every
+    /// available item to the registered getters that have none, publishes, unlocks and
+    /// wakes them.
+    #[cold]
+    fn after_panic(&self, mut inner: Guard<'_, P>, added: usize) {
+        if P::TRACKS_TASKS {
+            let n = self.unfinished.load(Ordering::Relaxed);
+            self.unfinished.store(n + added, Ordering::Relaxed);
+        }
+        let avail = inner.buf.len() - inner.promised_items;
+        let promise = avail.min(self.getters.load(Ordering::Relaxed));
         inner.promised_items += promise;
         self.publish(&inner);
         drop(inner);
@@ -486,14 +537,15 @@ impl<P: Policy> Core<P> {
     /// Takes one item, waiting for one as `wait` allows.
     #[inline]
     pub(crate) fn get(&self, wait: Wait) -> Result<P::Item, GetFail> {
-        let mut inner = self.inner.acquire();
+        let inner = self.inner.acquire();
         if inner.buf.len() > inner.promised_items {
-            if let Some(item) = inner.buf.pop() {
+            if let (inner, Some(item)) = self.on_buffer(inner, P::pop) {
                 self.after_get(inner, 1);
                 return Ok(item);
             }
+        } else {
+            drop(inner);
         }
-        drop(inner);
         self.get_slow(wait, |buf, avail| {
             if avail == 0 {
                 return None;
@@ -539,7 +591,8 @@ impl<P: Policy> Core<P> {
                 }
             }
             let avail = inner.buf.len() - inner.promised_items;
-            if let Some((taken, n)) = take(&mut inner.buf, avail) {
+            let (inner, taken) = self.on_buffer(inner, |buf| take(buf, avail));
+            if let Some((taken, n)) = taken {
                 self.after_get(inner, n);
                 return Ok(taken);
             }

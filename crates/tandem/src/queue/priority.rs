@@ -1,7 +1,7 @@
 //! `PriorityQueue<T>`: Python's `queue.PriorityQueue`, smallest item first.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use super::api::{bounded_api, common_api};
@@ -63,22 +63,28 @@ use super::core::{checked_bound, python_maxsize, Core, Policy};
 /// compile time).
 ///
 /// # Panics
-/// An `Ord` implementation that panics inside `put` or `get` propagates its panic; the queue
-/// stays usable (its lock is released), but the item being moved may be lost.
+/// An `Ord` implementation that panics inside `put` or `get` propagates its panic, and the
+/// queue stays consistent: its lock is released, a `get` that panics takes nothing (the item
+/// stays queued), a `put` that panics leaves its item queued and counted (as a finished
+/// `put` would), so every item put is got exactly once and `join` returns once each is
+/// marked done. Only the order of the items is unspecified after such a panic (the heap
+/// could not finish comparing). Python's `heapq` can lose the popped item instead.
 ///
 /// # Fairness
 /// As [`Queue`](super::Queue)'s: waiting getters and putters are served first come, first
 /// served, with hand-off. A promised getter takes the smallest item queued when it runs.
 ///
 /// # Memory
-/// Each queued item carries an 8-byte sequence number (for FIFO ties) in a binary heap.
+/// Each queued item carries an 8-byte sequence number (for FIFO ties) in a binary heap
+/// (a `Vec`; the sift steps swap, so a panicking `Ord` never leaves a hole in it).
 pub struct PriorityQueue<T> {
     core: Arc<Core<Prio<T>>>,
 }
 
 /// The priority policy: a binary min-heap ordered by (item, arrival).
 pub(crate) struct Prio<T> {
-    heap: BinaryHeap<Entry<T>>,
+    /// A binary max-heap by `Entry`'s (reversed) order: the next item is at index 0.
+    heap: Vec<Entry<T>>,
     next_seq: u64,
 }
 
@@ -89,7 +95,7 @@ struct Entry<T> {
 }
 
 impl<T: Ord> Ord for Entry<T> {
-    /// Reversed, so `BinaryHeap` (a max-heap) pops the smallest item, then the earliest.
+    /// Reversed, so the max-heap pops the smallest item, then the earliest.
     fn cmp(&self, other: &Self) -> Ordering {
         other
             .item
@@ -112,19 +118,95 @@ impl<T: Ord> PartialEq for Entry<T> {
 
 impl<T: Ord> Eq for Entry<T> {}
 
-impl<T: Ord> Policy for Prio<T> {
-    type Item = T;
+impl<T: Ord> Prio<T> {
+    /// Moves the entry at `i` up to its place. Steps are swaps: if a comparison panics,
+    /// every entry is still in the heap.
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.heap[i] <= self.heap[parent] {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
+        }
+    }
 
-    #[inline]
-    fn push(&mut self, item: T) {
+    /// Moves the entry at `i` down to its place (swaps, as `sift_up`).
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && self.heap[right] > self.heap[left] {
+                right
+            } else {
+                left
+            };
+            if self.heap[child] <= self.heap[i] {
+                break;
+            }
+            self.heap.swap(i, child);
+            i = child;
+        }
+    }
+
+    /// Appends without comparing: after a panicking `Ord`, to give an item back.
+    fn push_unordered(&mut self, item: T) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Entry { item, seq });
     }
+}
 
+impl<T: Ord> Policy for Prio<T> {
+    type Item = T;
+    const MAY_PANIC: bool = true;
+
+    /// If `Ord` panics, the item stays in the heap (the engine counts it as put).
+    #[inline]
+    fn push(&mut self, item: T) {
+        self.push_unordered(item);
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// If `Ord` panics, nothing is taken: the item goes back, first in line.
     #[inline]
     fn pop(&mut self) -> Option<T> {
-        self.heap.pop().map(|entry| entry.item)
+        let last = self.heap.len().checked_sub(1)?;
+        self.heap.swap(0, last);
+        let top = self.heap.pop()?;
+        if self.heap.len() > 1 {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.sift_down(0))) {
+                self.heap.push(top);
+                let last = self.heap.len() - 1;
+                self.heap.swap(0, last);
+                panic::resume_unwind(payload);
+            }
+        }
+        Some(top.item)
+    }
+
+    /// All or nothing: if `Ord` panics, the items taken so far go back.
+    fn pop_into(&mut self, out: &mut Vec<T>, n: usize) {
+        let start = out.len();
+        let popped = panic::catch_unwind(AssertUnwindSafe(|| {
+            for _ in 0..n {
+                match self.pop() {
+                    Some(item) => out.push(item),
+                    None => break,
+                }
+            }
+        }));
+        if let Err(payload) = popped {
+            for item in out.drain(start..) {
+                self.push_unordered(item);
+            }
+            panic::resume_unwind(payload);
+        }
     }
 
     #[inline]
@@ -161,7 +243,7 @@ impl<T: Ord> PriorityQueue<T> {
 
     fn from_bound(maxsize: usize) -> Self {
         let policy = Prio {
-            heap: BinaryHeap::new(),
+            heap: Vec::new(),
             next_seq: 0,
         };
         PriorityQueue {
@@ -250,5 +332,69 @@ mod tests {
         // The lock was released; the queue still works.
         q.put(Touchy(0)).unwrap();
         assert_eq!(q.get().unwrap().0, 0);
+    }
+
+    thread_local!(static ARMED2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+
+    /// An `Ord` that panics while armed (on this thread).
+    #[derive(PartialEq, Eq, Debug)]
+    struct Armed(u8);
+    impl PartialOrd for Armed {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Armed {
+        fn cmp(&self, o: &Self) -> Ordering {
+            if ARMED2.with(|a| a.get()) {
+                panic!("Ord panics");
+            }
+            self.0.cmp(&o.0)
+        }
+    }
+
+    fn armed<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+        ARMED2.with(|a| a.set(true));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        ARMED2.with(|a| a.set(false));
+        r
+    }
+
+    /// Takes every item, marks each done, and checks that `join` then returns.
+    fn drain_and_join(q: &PriorityQueue<Armed>) -> Vec<u8> {
+        let got: Vec<u8> = q.try_iter().map(|a| a.0).collect();
+        for _ in &got {
+            q.task_done().unwrap();
+        }
+        assert_eq!(q.unfinished_tasks(), 0, "every item put was got once");
+        assert!(q.join_timeout(std::time::Duration::ZERO));
+        got
+    }
+
+    /// A `get` whose comparison panics takes nothing: the item stays queued (it used to be
+    /// dropped while still counted unfinished, so `join` never returned).
+    #[test]
+    fn panicking_ord_in_get_loses_nothing() {
+        let q = PriorityQueue::new();
+        q.put_many([3, 1, 2].map(Armed)).unwrap();
+        assert!(armed(|| q.get()).is_err());
+        assert!(armed(|| q.try_get_many(2)).is_err());
+        assert_eq!(q.len(), 3);
+        let mut got = drain_and_join(&q);
+        got.sort();
+        assert_eq!(got, [1, 2, 3]);
+    }
+
+    /// A `put` whose comparison panics leaves its item queued and counted (it used to be
+    /// in the heap but not counted: one more item to get than unfinished tasks).
+    #[test]
+    fn panicking_ord_in_put_keeps_counts() {
+        let q = PriorityQueue::new();
+        q.put(Armed(1)).unwrap();
+        assert!(armed(|| q.put(Armed(2))).is_err());
+        assert!(armed(|| q.put_many([3, 4].map(Armed))).is_err());
+        assert_eq!(q.len(), q.unfinished_tasks());
+        let got = drain_and_join(&q);
+        assert!(got.contains(&1) && got.contains(&2), "{got:?}");
     }
 }

@@ -118,10 +118,12 @@ impl RawCondvar {
                 )
             }
         };
-        // The lock was never released: a bug in tandem, not in the caller.
+        // The lock was never released (validation failed before `before_sleep`). Only a
+        // public `Condvar` can be given two locks; a `Condition` has one.
         assert!(
             !wrong_lock,
-            "a RawCondvar was used with two different locks"
+            "a condition variable was waited on with two different locks at once: every \
+             thread waiting on one Condvar must use the same lock"
         );
         if result != ParkResult::Unparked(TOKEN_HANDOFF) {
             lock.lock();
@@ -740,6 +742,13 @@ impl<'a, T, L: ConditionLock<Data = T>> ConditionGuard<'a, T, L> {
 }
 
 impl<T> ConditionGuard<'_, T, Lock<T>> {
+    /// Keeps the lock held without a guard (Python's `cond.acquire()` without `with`), as
+    /// [`LockGuard::leak`]; release it later, from any thread, with
+    /// `cond.lock().release()` (a bare `Condition<()>`) or not at all.
+    pub fn leak(self) {
+        self.guard.leak();
+    }
+
     /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
     /// the predicate's last value. Python: `cond.wait_for(predicate, timeout)`.
     ///
@@ -768,6 +777,13 @@ impl<T> ConditionGuard<'_, T, Lock<T>> {
 }
 
 impl<T> ConditionGuard<'_, T, RLock<T>> {
+    /// Keeps this level held without a guard (Python's `cond.acquire()` without `with`), as
+    /// [`RLockGuard::leak`]; release it later, from the same thread, with
+    /// `cond.lock().release()` (a bare reentrant `Condition<()>`) or not at all.
+    pub fn leak(self) {
+        self.guard.leak();
+    }
+
     /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
     /// the predicate's last value. Every level of the lock is released while waiting.
     /// Python: `cond.wait_for(predicate, timeout)`.

@@ -1,6 +1,5 @@
 //! `Lock<T>`: Python's `threading.Lock`, with the data it guards inside.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -9,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::raw_lock::RawLock;
 use crate::error::ReleaseError;
+use crate::primitive::UnsafeCell;
 use crate::wait::Deadline;
 
 /// A mutual-exclusion lock: Python's `threading.Lock`, holding the data it protects.
@@ -20,7 +20,7 @@ use crate::wait::Deadline;
 /// | `lock.acquire(blocking=False)` | `lock.try_acquire()` → `Option<LockGuard>` |
 /// | `lock.acquire(timeout=t)` | `lock.acquire_timeout(t)` → `Option<LockGuard>` |
 /// | `lock.locked()` | `lock.locked()` |
-/// | `lock.release()` from another thread | send the guard there and drop it, or `Lock<()>::release` |
+/// | `lock.release()` from another thread | send the guard there and drop it, or `guard.leak()` then `Lock<()>::release` |
 ///
 /// # Examples
 /// The seeds' lost-update race, fixed: the counter lives inside the lock, so it cannot be
@@ -219,10 +219,14 @@ impl<T: Clone> Lock<T> {
 }
 
 impl Lock<()> {
-    /// Releases a bare lock without a guard, from any thread: Python's `lock.release()`.
-    /// Pair it with [`LockGuard::leak`] (Python's `acquire()` without `with`).
+    /// Releases a bare lock held without a guard, from any thread: Python's
+    /// `lock.release()`. Pair it with [`LockGuard::leak`] (Python's `acquire()` without
+    /// `with`).
     ///
-    /// Returns [`ReleaseError::Unlocked`] if the lock was not held.
+    /// Only a hold kept by [`leak`](LockGuard::leak) is released: while a guard holds the
+    /// lock, `release` returns [`ReleaseError::HeldByGuard`] and changes nothing, so it can
+    /// never break the mutual exclusion a live guard promises. Returns
+    /// [`ReleaseError::Unlocked`] if the lock was not held.
     ///
     /// ```
     /// use tandem::sync::Lock;
@@ -236,10 +240,10 @@ impl Lock<()> {
     /// assert!(lock.release().is_err());
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
-        if self.raw.try_unlock() {
-            Ok(())
-        } else {
-            Err(ReleaseError::Unlocked)
+        match self.raw.release_leaked() {
+            Ok(()) => Ok(()),
+            Err(true) => Err(ReleaseError::HeldByGuard),
+            Err(false) => Err(ReleaseError::Unlocked),
         }
     }
 }
@@ -310,8 +314,10 @@ impl<'a, T: ?Sized> LockGuard<'a, T> {
     }
 
     /// Keeps the lock held without a guard (Python's `acquire()` without `with`); release it
-    /// later with [`Lock::release`] (bare locks) or not at all.
+    /// later, from any thread, with [`Lock::release`] (bare locks) or not at all. Only a
+    /// hold kept this way can be released by [`Lock::release`].
     pub fn leak(self) {
+        self.lock.raw.mark_leaked();
         std::mem::forget(self);
     }
 
@@ -349,7 +355,7 @@ impl<T: ?Sized> Deref for LockGuard<'_, T> {
     #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the guard proves the lock is held, so no one else accesses the data.
-        unsafe { &*self.lock.data.get() }
+        self.lock.data.with(|data| unsafe { &*data })
     }
 }
 
@@ -358,7 +364,7 @@ impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard proves the lock is held, and `&mut self` that this is the only
         // path to the data.
-        unsafe { &mut *self.lock.data.get() }
+        self.lock.data.with_mut(|data| unsafe { &mut *data })
     }
 }
 
@@ -541,6 +547,37 @@ mod loom_tests {
                 t.join().unwrap();
             }
             assert_eq!(*lock.acquire(), 3);
+        });
+    }
+
+    /// The fair hand-off: with the wait layer asking for fairness, a release that finds a
+    /// waiter re-takes the lock for it and hands it over (`TOKEN_HANDOFF`), and
+    /// `unlock_fair` hands it over directly. Three lockers, one of each release kind: no
+    /// lost update, nobody inside twice (the checked cell reports overlapping holders), and
+    /// no one left asleep.
+    #[test]
+    fn fair_handoff() {
+        loom::model(|| {
+            crate::wait::set_be_fair(true);
+            let lock = Arc::new(Lock::new(0usize));
+            let threads: Vec<_> = (0..2)
+                .map(|i| {
+                    let lock = Arc::clone(&lock);
+                    loom::thread::spawn(move || {
+                        let mut g = lock.acquire();
+                        *g += 1;
+                        if i == 0 {
+                            g.unlock_fair();
+                        }
+                    })
+                })
+                .collect();
+            *lock.acquire() += 1;
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*lock.acquire(), 3);
+            assert!(!lock.locked());
         });
     }
 

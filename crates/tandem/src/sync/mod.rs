@@ -4,6 +4,8 @@
 //!   engine, shared with `RLock` and `Condition`.
 //! - `RLock` (`rlock.rs`): a lock its owner may re-enter.
 //! - `Condition` (`condition.rs`): a lock and its wait set.
+//! - [`Condvar`] (`condvar.rs`): a wait set over a `Lock` that already exists (several per
+//!   lock), waiting through the lock's own guard; `Condition`'s engine.
 //! - `Semaphore`, `BoundedSemaphore` (`semaphore.rs`): counted permits, FIFO hand-off.
 //! - `Event` (`event.rs`): a flag threads wait for.
 //! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
@@ -13,6 +15,7 @@ mod raw_lock;
 
 mod barrier;
 mod condition;
+mod condvar;
 mod event;
 mod lock;
 mod ordered;
@@ -23,6 +26,7 @@ mod semaphore;
 pub use barrier::*;
 #[allow(unused_imports)]
 pub use condition::*;
+pub use condvar::Condvar;
 #[allow(unused_imports)]
 pub use event::*;
 pub use lock::{Lock, LockGuard};

@@ -6,6 +6,7 @@
 //! |-----|----------|----------------------------------------------------------------|
 //! | 0   | `LOCKED` | somebody holds the lock                                        |
 //! | 1   | `PARKED` | at least one thread is (or is about to be) parked on the lock  |
+//! | 2   | `LEAKED` | the hold was kept without a guard: `release` may free it       |
 //!
 //! - `lock`: one compare-exchange `0 → LOCKED` (the fast path); otherwise spin briefly while
 //!   nobody is parked, then set `PARKED` and park until the state changes.
@@ -34,6 +35,9 @@ use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkResult, UnparkToke
 
 const LOCKED: u8 = 0b01;
 const PARKED: u8 = 0b10;
+/// Set (with `LOCKED`) while the hold is one kept without a guard; only
+/// [`RawLock::release_leaked`] clears it, so no guard's hold is ever released by `release`.
+const LEAKED: u8 = 0b100;
 
 /// Unpark token: the lock was released; try again.
 const TOKEN_NORMAL: UnparkToken = UnparkToken(0);
@@ -239,16 +243,24 @@ impl RawLock {
         self.unlock_slow(true);
     }
 
-    /// Unlocks if locked; `false` if it was not locked. For Python's `release()` on a bare
-    /// lock, where releasing an unlocked lock is an error rather than undefined.
-    pub(crate) fn try_unlock(&self) -> bool {
+    /// Marks the current hold (the caller holds the lock through a guard it gives up) as
+    /// kept without a guard, so [`release_leaked`](Self::release_leaked) may free it.
+    pub(crate) fn mark_leaked(&self) {
+        self.state.fetch_or(LEAKED, Ordering::Relaxed);
+    }
+
+    /// Unlocks if the hold was kept without a guard (`LEAKED`): Python's `release()` on a
+    /// bare lock, where releasing an unlocked lock is an error rather than undefined, and
+    /// where a hold protected by a live guard must not be freed under it. `Err(true)` if the
+    /// lock is held through a guard, `Err(false)` if it is not held.
+    pub(crate) fn release_leaked(&self) -> Result<(), bool> {
         let mut state = self.state.load(Ordering::Relaxed);
-        if state & LOCKED != 0 {
+        if state & LEAKED != 0 {
             diagnostics::lock_released(&self.diag, self.key());
         }
         loop {
-            if state & LOCKED == 0 {
-                return false;
+            if state & LEAKED == 0 {
+                return Err(state & LOCKED != 0);
             }
             match self
                 .state
@@ -258,7 +270,7 @@ impl RawLock {
                     if state & PARKED != 0 {
                         self.wake_after_release();
                     }
-                    return true;
+                    return Ok(());
                 }
                 Err(s) => state = s,
             }
@@ -341,7 +353,8 @@ impl RawLock {
                 }
             }
 
-            let validate = || self.state.load(Ordering::Relaxed) == LOCKED | PARKED;
+            let validate =
+                || self.state.load(Ordering::Relaxed) & (LOCKED | PARKED) == LOCKED | PARKED;
             let timed_out = |_key, was_last_thread| {
                 if was_last_thread {
                     self.state.fetch_and(!PARKED, Ordering::Relaxed);
@@ -409,7 +422,7 @@ mod tests {
         assert!(!l.try_lock());
         l.unlock();
         assert!(!l.is_locked());
-        assert!(!l.try_unlock());
+        assert_eq!(l.release_leaked(), Err(false));
     }
 
     #[test]

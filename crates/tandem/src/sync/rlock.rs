@@ -17,7 +17,6 @@
 //!   on shared state at all.
 //! - Release: `count -= 1`; at zero, clear `owner` and unlock `raw`.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -26,8 +25,8 @@ use std::time::{Duration, Instant};
 use super::raw_lock::RawLock;
 use crate::diagnostics::PrimitiveKind;
 use crate::error::ReleaseError;
-use crate::primitive::atomic::{AtomicUsize, Ordering};
-use crate::primitive::current_thread_token;
+use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
+use crate::primitive::{current_thread_token, UnsafeCell};
 use crate::wait::Deadline;
 
 /// A reentrant lock: Python's `threading.RLock`, holding the data it protects.
@@ -41,7 +40,7 @@ use crate::wait::Deadline;
 /// | `with rlock: ...` | `let guard = rlock.acquire();` (released when `guard` drops) |
 /// | `rlock.acquire(blocking=False)` | `rlock.try_acquire()` → `Option<RLockGuard>` |
 /// | `rlock.acquire(timeout=t)` | `rlock.acquire_timeout(t)` → `Option<RLockGuard>` |
-/// | `rlock.release()` | drop the guard, or [`RLock::release`] on a bare `RLock<()>` |
+/// | `rlock.release()` | drop the guard, or `guard.leak()` then [`RLock::release`] on a bare `RLock<()>` |
 /// | `rlock.locked()` (recent Pythons only) | `rlock.locked()` |
 /// | `rlock._is_owned()` | `rlock.is_owned()` |
 /// | `rlock._recursion_count()` | `rlock.recursion_count()` |
@@ -98,6 +97,10 @@ pub struct RLock<T: ?Sized> {
     /// Acquisitions by the owner. Read and written only by the owner; atomic (relaxed loads
     /// and stores, never a read-modify-write) so that loom sees it and reads are never racy.
     count: AtomicUsize,
+    /// Of `count`, the levels kept without a guard ([`RLockGuard::leak`]), which
+    /// [`RLock::release`] may free. Owner-only, as `count`. 32 bits, so it fits beside
+    /// `raw` and the lock stays three words.
+    leaked: AtomicU32,
     data: UnsafeCell<T>,
 }
 
@@ -117,6 +120,7 @@ impl<T> RLock<T> {
             raw: RawLock::with_kind(PrimitiveKind::RLock),
             owner: AtomicUsize::new(0),
             count: AtomicUsize::new(0),
+            leaked: AtomicU32::new(0),
             data: UnsafeCell::new(value),
         }
     }
@@ -128,6 +132,7 @@ impl<T> RLock<T> {
             raw: RawLock::with_kind(PrimitiveKind::RLock),
             owner: AtomicUsize::new(0),
             count: AtomicUsize::new(0),
+            leaked: AtomicU32::new(0),
             data: UnsafeCell::new(value),
         }
     }
@@ -291,34 +296,40 @@ impl<T: ?Sized> RLock<T> {
     }
 
     /// Python's `_release_save`, for `Condition`: gives up ownership at every level but keeps
-    /// `raw` locked (the condition unlocks it once it is queued); returns the level count for
-    /// [`RLock::acquire_restore`]. The caller must own the lock.
-    pub(crate) fn release_save(&self) -> usize {
+    /// `raw` locked (the condition unlocks it once it is queued); returns the level count and
+    /// how many of those levels were kept without a guard, for [`RLock::acquire_restore`]
+    /// (the next owner must not find them). The caller must own the lock.
+    pub(crate) fn release_save(&self) -> (usize, u32) {
         debug_assert!(
             self.is_owned(),
             "release_save by a thread that does not own the RLock"
         );
         let count = self.count.load(Ordering::Relaxed);
+        let leaked = self.leaked.load(Ordering::Relaxed);
         self.count.store(0, Ordering::Relaxed);
+        self.leaked.store(0, Ordering::Relaxed);
         self.owner.store(0, Ordering::Relaxed);
-        count
+        (count, leaked)
     }
 
     /// Python's `_acquire_restore`, for `Condition`: the caller has locked `raw` again; it
-    /// becomes the owner, `count` levels deep.
-    pub(crate) fn acquire_restore(&self, count: usize) {
+    /// becomes the owner, `count` levels deep, `leaked` of them kept without a guard.
+    pub(crate) fn acquire_restore(&self, (count, leaked): (usize, u32)) {
         debug_assert!(self.raw.is_locked());
         self.take_ownership(current_thread_token(), count);
+        self.leaked.store(leaked, Ordering::Relaxed);
     }
 }
 
 impl RLock<()> {
-    /// Releases one level of a bare reentrant lock without a guard: Python's
+    /// Releases one level of a bare reentrant lock kept without a guard: Python's
     /// `rlock.release()`. Pair it with [`RLockGuard::leak`] (Python's `acquire()` without
     /// `with`).
     ///
     /// Only the owner may release: another thread gets [`ReleaseError::NotOwner`], and a
-    /// release of a lock nobody holds [`ReleaseError::Unlocked`].
+    /// release of a lock nobody holds [`ReleaseError::Unlocked`]. Only levels kept by
+    /// [`leak`](RLockGuard::leak) are released: if every level the owner holds belongs to a
+    /// live guard, `release` returns [`ReleaseError::HeldByGuard`] and changes nothing.
     ///
     /// ```
     /// use tandem::sync::RLock;
@@ -338,6 +349,11 @@ impl RLock<()> {
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
         if self.is_owned() {
+            let leaked = self.leaked.load(Ordering::Relaxed);
+            if leaked == 0 {
+                return Err(ReleaseError::HeldByGuard);
+            }
+            self.leaked.store(leaked - 1, Ordering::Relaxed);
             self.release_one(false);
             Ok(())
         } else if self.raw.is_locked() {
@@ -419,7 +435,14 @@ impl<'a, T: ?Sized> RLockGuard<'a, T> {
 
     /// Keeps this level held without a guard (Python's `acquire()` without `with`); release
     /// it later, from the same thread, with [`RLock::release`] (bare locks) or not at all.
+    /// Only levels kept this way can be released by [`RLock::release`].
     pub fn leak(self) {
+        let leaked = &self.lock.leaked;
+        let n = leaked.load(Ordering::Relaxed).checked_add(1);
+        leaked.store(
+            n.expect("more than u32::MAX levels of an RLock kept without a guard"),
+            Ordering::Relaxed,
+        );
         std::mem::forget(self);
     }
 
@@ -435,7 +458,7 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the guard proves the calling thread owns the lock; other threads cannot
         // reach the data until it is released, and this thread only ever gets `&T`.
-        unsafe { &*self.lock.data.get() }
+        self.lock.data.with(|data| unsafe { &*data })
     }
 }
 

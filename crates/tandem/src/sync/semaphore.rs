@@ -341,11 +341,12 @@ impl RawSemaphore {
     }
 }
 
-/// A release that would raise a semaphore above its bound: Python's
-/// `ValueError: Semaphore released too many times`.
+/// A release Python refuses with `ValueError`: one that would raise a semaphore above its
+/// bound (`Semaphore released too many times`), or a release of zero permits (`n must be
+/// one or more`, Python 3.9+; then [`released`](Self::released) is 0).
 ///
-/// Returned by [`BoundedSemaphore::release`] (and by [`Semaphore::try_release`] when the
-/// count would pass [`Semaphore::MAX_PERMITS`]). Nothing was released.
+/// Returned by [`BoundedSemaphore::release`] and [`Semaphore::try_release`] (whose bound is
+/// [`Semaphore::MAX_PERMITS`]). Nothing was released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OverReleaseError {
     released: usize,
@@ -360,6 +361,11 @@ impl OverReleaseError {
             available,
             bound,
         }
+    }
+
+    /// A release of zero permits.
+    fn zero(available: usize, bound: usize) -> Self {
+        OverReleaseError::new(0, available, bound)
     }
 
     /// How many permits the refused call tried to release.
@@ -380,6 +386,12 @@ impl OverReleaseError {
 
 impl fmt::Display for OverReleaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.released == 0 {
+            return f.write_str(
+                "semaphore release of 0 permits: n must be one or more; release at least one \
+                 permit, or skip the call",
+            );
+        }
         write!(
             f,
             "semaphore released too many times: releasing {} permit(s) with {} free would \
@@ -706,11 +718,11 @@ impl Semaphore {
 
     /// Adds `n` permits, waking waiters in arrival order; no permit is needed (Python's
     /// `sem.release(n)`), so a plain semaphore may grow past its initial value.
-    /// `release(0)` does nothing.
     ///
     /// # Panics
-    /// If the count would exceed [`Semaphore::MAX_PERMITS`]; use
-    /// [`try_release`](Self::try_release) to get an error instead.
+    /// If `n` is 0 (Python 3.9+: `ValueError: n must be one or more`) or the count would
+    /// exceed [`Semaphore::MAX_PERMITS`]; use [`try_release`](Self::try_release) to get an
+    /// error instead.
     #[inline]
     pub fn release(&self, n: usize) {
         if let Err(e) = self.try_release(n) {
@@ -721,12 +733,15 @@ impl Semaphore {
     /// Adds `n` permits like [`release`](Self::release).
     ///
     /// # Errors
-    /// [`OverReleaseError`] if the count would exceed [`Semaphore::MAX_PERMITS`]; nothing is
-    /// released.
+    /// [`OverReleaseError`] if `n` is 0 or the count would exceed
+    /// [`Semaphore::MAX_PERMITS`]; nothing is released.
     #[inline]
     pub fn try_release(&self, n: usize) -> Result<(), OverReleaseError> {
         if n == 0 {
-            return Ok(());
+            return Err(OverReleaseError::zero(
+                self.available_permits(),
+                MAX_PERMITS,
+            ));
         }
         self.raw
             .release(n, MAX_PERMITS, Overflow::Refuse)
@@ -989,15 +1004,16 @@ impl BoundedSemaphore {
     }
 
     /// Returns `n` permits without a permit object (Python's `sem.release(n)`), waking
-    /// waiters in arrival order. `release(0)` does nothing.
+    /// waiters in arrival order.
     ///
     /// # Errors
     /// [`OverReleaseError`] if the count would exceed the bound (Python's `ValueError:
-    /// Semaphore released too many times`); nothing is released.
+    /// Semaphore released too many times`), or if `n` is 0 (Python 3.9+: `ValueError: n
+    /// must be one or more`); nothing is released.
     #[inline]
     pub fn release(&self, n: usize) -> Result<(), OverReleaseError> {
         if n == 0 {
-            return Ok(());
+            return Err(OverReleaseError::zero(self.available_permits(), self.bound));
         }
         self.raw
             .release(n, self.bound, Overflow::Refuse)

@@ -36,7 +36,7 @@ mod local;
 mod spawn;
 
 pub use local::Local;
-pub use spawn::{spawn, Builder, JoinHandle, JoinTimeoutError, ThreadPanic};
+pub use spawn::{spawn, Builder, JoinHandle, JoinTimeoutError, Joiner, SelfJoinError, ThreadPanic};
 
 /// The next identifier [`current_ident`] hands out; identifiers are never reused.
 static NEXT_IDENT: AtomicU64 = AtomicU64::new(1);

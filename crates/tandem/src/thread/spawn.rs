@@ -2,12 +2,12 @@
 //!
 //! A spawned thread shares a `Packet` with its handle: the thread stores its result (or the
 //! payload of its panic, caught with `catch_unwind`) and then sets a one-byte `DoneFlag`;
-//! `join` waits for the flag through the wait layer (parking on the flag's address) and takes
-//! the result. The OS thread is detached: `join` returns as soon as the function's result is
-//! stored, without waiting for the thread's thread-local destructors.
+//! `join` waits for the flag through the wait layer (parking on the flag's address, which is
+//! what gives `join_timeout` its deadline), then joins the OS thread — which by then has only
+//! its thread-local destructors left to run — and takes the result. So when `join` returns,
+//! the thread is gone, as in Python.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU8, Ordering};
+use crate::primitive::UnsafeCell;
 use crate::wait::{self, Deadline, ParkResult};
 
 /// Threads spawned by tandem whose function is still running.
@@ -148,7 +149,9 @@ impl Builder {
             let result = panic::catch_unwind(AssertUnwindSafe(f));
             // SAFETY: this thread is the only writer and writes before `done` is set; the
             // handle reads only after seeing `done` (acquire), and nobody reads before.
-            unsafe { *theirs.result.get() = Some(result) };
+            theirs
+                .result
+                .with_mut(|slot| unsafe { *slot = Some(result) });
             ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
             theirs.done.set();
         });
@@ -186,6 +189,7 @@ unsafe impl<T: Send> Sync for Packet<T> {}
 /// | `t.join(timeout)`; `t.is_alive()` | `h.join_timeout(d)` → `Err(JoinTimeoutError::Timeout(h))` hands the handle back |
 /// | `t.is_alive()` | `h.is_alive()` (`!h.is_finished()`) |
 /// | `t.name`, `t.ident`, `t.native_id` | `h.name()`, `h.ident()`, `h.native_id()` |
+/// | `t.join()` from several threads | `h.joiner()` → [`Joiner`], cloneable, one per waiting thread |
 ///
 /// Dropping the handle detaches the thread: it runs on, and its result is dropped when it
 /// finishes.
@@ -193,8 +197,9 @@ unsafe impl<T: Send> Sync for Packet<T> {}
 /// # Differences from Python
 /// - `join` returns the thread's return value, or its panic as a [`ThreadPanic`] (Python
 ///   prints an uncaught exception through `threading.excepthook` and `join` returns `None`).
-/// - `join` returns when the function has returned (or panicked) and its result is stored;
-///   the OS thread then exits on its own, running its thread-local destructors.
+/// - `join` returns once the thread is gone, its thread-local destructors included. The
+///   timeout of [`join_timeout`](Self::join_timeout) bounds the wait for the function; a
+///   thread-local destructor that blocks after the function returned is waited for.
 #[must_use = "dropping a JoinHandle detaches the thread; join it to get its result"]
 pub struct JoinHandle<T> {
     packet: Arc<Packet<T>>,
@@ -204,15 +209,63 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Waits for the thread to finish and returns what its function returned, or its panic
     /// (with the thread's name and the panic message). Python: `t.join()`.
+    ///
+    /// # Panics
+    /// If called on the thread itself (its handle was sent to it), which would wait forever:
+    /// Python raises `RuntimeError: cannot join current thread`. [`Joiner::join`] returns
+    /// that as a [`SelfJoinError`] instead.
     pub fn join(self) -> Result<T, ThreadPanic> {
+        self.refuse_self_join();
         self.packet.done.wait_until(Deadline::NEVER);
         self.into_result()
+    }
+
+    /// Panics with [`SelfJoinError`]'s message on the thread itself.
+    fn refuse_self_join(&self) {
+        if super::current_ident() == self.packet.ident {
+            panic!("{}", SelfJoinError { _private: () });
+        }
+    }
+
+    /// A handle that waits for this thread to finish, from any number of threads and any
+    /// number of times, with or without a timeout: Python's `t.join()` called from several
+    /// threads. It does not hand out the result, which stays with this `JoinHandle`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (go, wait) = std::sync::mpsc::channel::<()>();
+    /// let worker = tandem::thread::spawn(move || wait.recv().is_ok())?;
+    /// let joiner = worker.joiner();
+    /// let watchers: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let joiner = joiner.clone();
+    ///         std::thread::spawn(move || joiner.join_timeout(Duration::from_secs(60)))
+    ///     })
+    ///     .collect();
+    /// assert_eq!(joiner.join_timeout(Duration::ZERO), Ok(false)); // still running
+    /// go.send(()).unwrap();
+    /// for w in watchers {
+    ///     assert_eq!(w.join().unwrap(), Ok(true));
+    /// }
+    /// assert_eq!(worker.join().unwrap(), true);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn joiner(&self) -> Joiner
+    where
+        T: Send + 'static,
+    {
+        Joiner {
+            packet: Arc::clone(&self.packet) as Arc<dyn Finish>,
+        }
     }
 
     /// Waits at most `timeout` for the thread to finish. On timeout the handle comes back in
     /// [`JoinTimeoutError::Timeout`], to join again later. A zero timeout only checks; a
     /// timeout too large to represent waits forever. Python: `t.join(timeout)`, then
     /// `t.is_alive()` to learn whether it timed out.
+    ///
+    /// # Panics
+    /// On the thread itself, as [`join`](Self::join).
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -240,6 +293,7 @@ impl<T> JoinHandle<T> {
     }
 
     fn join_deadline(self, deadline: Deadline) -> Result<T, JoinTimeoutError<T>> {
+        self.refuse_self_join();
         if self.packet.done.wait_until(deadline) {
             self.into_result().map_err(JoinTimeoutError::Panicked)
         } else {
@@ -247,12 +301,18 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// The result of a finished thread.
+    /// The result of a finished thread, once the OS thread is gone.
     fn into_result(self) -> Result<T, ThreadPanic> {
+        // The function has returned: only thread-local destructors are left to run. The
+        // closure catches the function's panic, so this join reports none.
+        let _ = self.native.join();
         // SAFETY: `done` is set (the caller waited for it, with acquire ordering), so the
         // thread has stored its result and will never touch it again; this handle is the
         // only reader and is consumed here.
-        let result = unsafe { (*self.packet.result.get()).take() };
+        let result = self
+            .packet
+            .result
+            .with_mut(|slot| unsafe { (*slot).take() });
         match result.expect("a finished thread has stored its result") {
             Ok(value) => Ok(value),
             Err(payload) => Err(ThreadPanic {
@@ -310,6 +370,118 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .finish()
     }
 }
+
+/// What a [`Joiner`] needs of a thread's packet, whatever the thread returns.
+trait Finish: Send + Sync {
+    fn done(&self) -> &DoneFlag;
+    fn name(&self) -> &str;
+    fn ident(&self) -> u64;
+}
+
+impl<T: Send> Finish for Packet<T> {
+    fn done(&self) -> &DoneFlag {
+        &self.done
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn ident(&self) -> u64 {
+        self.ident
+    }
+}
+
+/// Waits for a thread to finish, from any number of threads: Python's `t.join()` (which any
+/// thread may call, any number of times, with or without a timeout). Made by
+/// [`JoinHandle::joiner`]; cheap to clone, and it may outlive the `JoinHandle`.
+///
+/// A `Joiner` only waits: the thread's result (or panic) stays with its [`JoinHandle`].
+///
+/// # Differences from Python
+/// - A thread that joins itself gets [`SelfJoinError`] (Python's `RuntimeError`) instead of
+///   an exception.
+/// - It returns once the thread's function has returned (or panicked); unlike
+///   [`JoinHandle::join`] it does not wait for the thread's thread-local destructors.
+#[derive(Clone)]
+pub struct Joiner {
+    packet: Arc<dyn Finish>,
+}
+
+impl Joiner {
+    /// Waits until the thread's function has returned (or panicked). Python: `t.join()`.
+    ///
+    /// # Errors
+    /// [`SelfJoinError`] if called on the thread itself, which would wait forever.
+    pub fn join(&self) -> Result<(), SelfJoinError> {
+        self.join_deadline(Deadline::NEVER).map(|_| ())
+    }
+
+    /// Waits at most `timeout`; `Ok(true)` if the thread finished, `Ok(false)` on timeout. A
+    /// zero timeout only checks. Python: `t.join(timeout)`, then `not t.is_alive()`.
+    ///
+    /// # Errors
+    /// [`SelfJoinError`] if called on the thread itself.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, SelfJoinError> {
+        self.join_deadline(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` at the latest; see [`join_timeout`](Self::join_timeout).
+    ///
+    /// # Errors
+    /// [`SelfJoinError`] if called on the thread itself.
+    pub fn join_until(&self, deadline: Instant) -> Result<bool, SelfJoinError> {
+        self.join_deadline(Deadline::at(deadline))
+    }
+
+    fn join_deadline(&self, deadline: Deadline) -> Result<bool, SelfJoinError> {
+        if super::current_ident() == self.packet.ident() {
+            return Err(SelfJoinError { _private: () });
+        }
+        Ok(self.packet.done().wait_until(deadline))
+    }
+
+    /// Whether the thread is still running its function. Python: `t.is_alive()`.
+    pub fn is_alive(&self) -> bool {
+        !self.packet.done().is_set()
+    }
+
+    /// The thread's name. Python: `t.name`.
+    pub fn name(&self) -> &str {
+        self.packet.name()
+    }
+
+    /// The thread's identifier (see [`JoinHandle::ident`]). Python: `t.ident`.
+    pub fn ident(&self) -> u64 {
+        self.packet.ident()
+    }
+}
+
+impl fmt::Debug for Joiner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Joiner")
+            .field("name", &self.name())
+            .field("ident", &self.ident())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// A thread tried to join itself, which would wait forever: Python's
+/// `RuntimeError: cannot join current thread`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelfJoinError {
+    _private: (),
+}
+
+impl fmt::Display for SelfJoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a thread cannot join itself (it would wait for itself forever): join it from \
+             another thread, or let it return",
+        )
+    }
+}
+
+impl std::error::Error for SelfJoinError {}
 
 /// A panic payload, kept only to be handed back by value.
 struct Payload(Box<dyn Any + Send>);

@@ -81,6 +81,10 @@ struct Table {
     queue: Vec<Entry>,
     /// Unparked entries whose thread has not picked up its token yet.
     woken: Vec<Entry>,
+    /// What `unpark_one` reports as `be_fair` (the real backend says so about every
+    /// 0.5 ms): off unless a model turns it on with [`set_be_fair`], so the fair hand-off
+    /// paths it selects are explored too.
+    be_fair: bool,
 }
 
 struct Global {
@@ -90,7 +94,12 @@ struct Global {
 
 loom::lazy_static! {
     static ref GLOBAL: Global = Global {
-        table: Mutex::new(Table { next_id: 0, queue: Vec::new(), woken: Vec::new() }),
+        table: Mutex::new(Table {
+            next_id: 0,
+            queue: Vec::new(),
+            woken: Vec::new(),
+            be_fair: false,
+        }),
         cv: Condvar::new(),
     };
 }
@@ -181,6 +190,13 @@ pub unsafe fn park(
     }
 }
 
+/// Makes every later `unpark_one` of this execution report `be_fair` (the real backend's
+/// periodic "be fair now"), so a model can explore the fair hand-off paths.
+#[allow(dead_code)]
+pub fn set_be_fair(on: bool) {
+    GLOBAL.table.lock().unwrap().be_fair = on;
+}
+
 /// # Safety
 /// Same contract as `parking_lot_core::unpark_one`.
 pub unsafe fn unpark_one(
@@ -192,6 +208,7 @@ pub unsafe fn unpark_one(
     match table.queue.iter().position(|e| e.key == key) {
         Some(pos) => {
             result.unparked_threads = 1;
+            result.be_fair = table.be_fair;
             result.have_more_threads = table
                 .queue
                 .iter()

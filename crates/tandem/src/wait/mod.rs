@@ -49,6 +49,10 @@ pub(crate) use backend::{
     RequeueOp, SpinWait, UnparkResult, UnparkToken, DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN,
 };
 
+/// Loom only: makes the backend report `be_fair`, so models reach the fair hand-off paths.
+#[cfg(all(tandem_loom, test))]
+pub(crate) use backend::set_be_fair;
+
 /// Parks without recording the wait: for the deadlock detector's own sleeps.
 #[cfg(all(feature = "diagnostics", not(tandem_loom)))]
 pub(crate) use backend::park as park_unrecorded;
