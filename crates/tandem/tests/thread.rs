@@ -287,30 +287,45 @@ fn local_values_are_per_thread_and_per_object() {
 }
 
 #[test]
-fn local_values_are_collected_after_threads_end() {
+fn local_values_of_running_threads_are_collected() {
+    // A thread's value lives as long as the thread (Python's threading.local): collect
+    // per-thread values while the threads run, or have each thread return its own.
     let _s = serial();
     let counts = Arc::new(Local::with_init(|| 0u64));
+    let (counted, done) = (
+        Arc::new(std::sync::Barrier::new(5)),
+        Arc::new(std::sync::Barrier::new(5)),
+    );
     let handles: Vec<_> = (0..4)
         .map(|_| {
-            let counts = Arc::clone(&counts);
+            let (counts, counted, done) =
+                (Arc::clone(&counts), Arc::clone(&counted), Arc::clone(&done));
             thread::spawn(move || {
                 for _ in 0..1000 {
                     counts.with(|n| *n += 1);
                 }
+                counted.wait();
+                done.wait();
+                counts.get().unwrap()
             })
             .unwrap()
         })
         .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    counted.wait();
+    // Every worker is alive and done counting; only they can touch their values, and they
+    // wait at `done`. Read them through a shared view: each worker's count is 1000.
+    done.wait();
+    let mut totals: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    totals.sort();
+    assert_eq!(totals, vec![1000; 4]);
     let mut counts = Arc::into_inner(counts).expect("every thread dropped its clone");
-    assert_eq!(counts.iter_mut().count(), 4);
-    for n in counts.iter_mut() {
-        *n *= 2;
-    }
-    let values: Vec<u64> = counts.into_values().collect();
-    assert_eq!(values, vec![2000; 4]);
+    assert_eq!(
+        counts.iter_mut().count(),
+        0,
+        "the workers' values left with them"
+    );
+    counts.with(|n| *n += 2);
+    assert_eq!(counts.into_values().collect::<Vec<_>>(), [2]);
 }
 
 #[test]
