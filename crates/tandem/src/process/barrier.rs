@@ -204,6 +204,12 @@ impl Barrier {
             return Ok(index as usize);
         }
         s.lock.unlock();
+        // The last party is often moments away: see it arrive without sleeping if it comes
+        // within a few microseconds.
+        futex::linger_until(|| {
+            s.generation.load(Ordering::Acquire) != generation
+                || s.broken.load(Ordering::Acquire) != 0
+        });
         loop {
             if s.generation.load(Ordering::SeqCst) != generation
                 || s.broken.load(Ordering::SeqCst) != 0

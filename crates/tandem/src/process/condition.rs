@@ -161,6 +161,9 @@ impl<T: Pod> ConditionGuard<'_, T> {
         let seq = s.seq.load(Ordering::Relaxed);
         s.sleepers.fetch_add(1, Ordering::SeqCst);
         s.lock.unlock();
+        if !deadline.has_passed() {
+            futex::linger(&s.seq, seq);
+        }
         let mut notified = false;
         loop {
             if s.seq.load(Ordering::SeqCst) != seq {

@@ -96,6 +96,11 @@ impl Event {
     fn wait_deadline(&self, deadline: Deadline) -> bool {
         let s = self.state();
         let generation = s.generation.load(Ordering::SeqCst);
+        if !self.is_set() && !deadline.has_passed() {
+            // A set is often moments away (a hand-off between processes): see it without
+            // sleeping, if it comes within a few microseconds.
+            futex::linger(&s.generation, generation);
+        }
         loop {
             if self.is_set() {
                 return true;

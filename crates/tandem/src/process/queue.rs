@@ -689,6 +689,16 @@ impl<T: Serialize + DeserializeOwned> Engine<T> {
             if deadline.has_passed() {
                 return Err(GetError::Timeout);
             }
+            // A producer is often moments away: see its item without sleeping (and without
+            // costing it a wake-up) if it comes within a few microseconds.
+            drop(held);
+            if futex::linger_until(|| s.items.load(Ordering::Acquire) > 0 || s.is_shut()) {
+                continue;
+            }
+            let held = s.locked();
+            if s.items.load(Ordering::Relaxed) > 0 || s.is_shut() {
+                continue;
+            }
             if !sleep(held, &s.not_empty, &s.getters, deadline) {
                 if s.items.load(Ordering::SeqCst) > 0 {
                     // Items came as we gave up: take them (and so pass any wake on).

@@ -192,9 +192,10 @@ impl RobustLock {
                 }
                 continue;
             }
-            if spins < 40 && s & WAITERS == 0 {
+            if spins == 0 && s & WAITERS == 0 {
+                // The holder usually lets go within microseconds: wait for that awake.
                 spins += 1;
-                std::hint::spin_loop();
+                futex::linger_until(|| self.state.load(Ordering::Relaxed) & ID == 0);
                 continue;
             }
             if s & WAITERS == 0

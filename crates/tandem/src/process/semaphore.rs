@@ -120,6 +120,11 @@ impl SemState {
             if let Some(tracked) = self.try_take() {
                 return Some(tracked);
             }
+            if !deadline.has_passed()
+                && futex::linger_until(|| self.value.load(Ordering::Acquire) != 0)
+            {
+                continue;
+            }
             // "Announce, re-check, sleep" against "publish, check, wake": SeqCst on both.
             self.sleepers.fetch_add(1, Ordering::SeqCst);
             let slice = Deadline::after(SLICE);

@@ -42,6 +42,36 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> bool 
     }
 }
 
+/// Spins while `*word == expected`, for about `LINGER`: whether the word changed.
+///
+/// A process primitive calls this before [`wait`] when a prompt answer is likely (a
+/// hand-off between two processes): waking a process that sleeps in the kernel costs tens
+/// of microseconds on a virtual machine whose idle CPU halts, while a waiter that lingers a
+/// few microseconds sees the change without sleeping, and its waker, seeing nobody asleep,
+/// makes no system call. Bounded: an idle waiter then sleeps and costs nothing.
+pub(crate) fn linger(word: &AtomicU32, expected: u32) -> bool {
+    linger_until(|| word.load(std::sync::atomic::Ordering::Acquire) != expected)
+}
+
+/// [`linger`] for any condition: spins until `ready()` or about [`LINGER`] has passed.
+pub(crate) fn linger_until(mut ready: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..64 {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= LINGER {
+            return false;
+        }
+    }
+}
+
+/// How long [`linger`] spins.
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_micros(20);
+
 /// Wakes up to `n` processes or threads sleeping on `word` (`u32::MAX`: all); how many
 /// were woken.
 pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
