@@ -195,6 +195,7 @@ impl Channel {
         read: impl FnOnce(&[u8], Vec<OwnedFd>) -> R,
     ) -> Result<R, FrameError> {
         let mut rx = self.rx.acquire();
+        let mut lingered = false;
         loop {
             if rx.discard > 0 {
                 let n = rx.discard.min(rx.tail - rx.head);
@@ -250,6 +251,21 @@ impl Channel {
                 return Err(FrameError::Timeout);
             }
             if self.side.is_some() {
+                if !nonblocking && !lingered {
+                    // An answer is often microseconds away (a round trip to another process):
+                    // look for it awake for a moment before sleeping in the kernel, whose
+                    // wake-up costs tens of microseconds on a VM whose idle CPU halts.
+                    lingered = true;
+                    let mut got = false;
+                    crate::wait::futex::linger_until(|| {
+                        got =
+                            !matches!(rx.read(self.fd.as_fd(), true), Err(FrameError::WouldBlock));
+                        got
+                    });
+                    if got {
+                        continue;
+                    }
+                }
                 rx.read(self.fd.as_fd(), nonblocking)?;
             } else {
                 rx.fill(self.fd.as_fd(), nonblocking)?;
