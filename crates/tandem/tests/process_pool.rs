@@ -59,6 +59,12 @@ fn sleep_long(_: ()) {
     std::thread::sleep(LONG * 2);
 }
 
+/// Says it runs (creates `marker`), then works for far longer than any test waits.
+fn announce_then_sleep(marker: String) {
+    std::fs::write(&marker, b"running").unwrap();
+    std::thread::sleep(LONG * 2);
+}
+
 /// Dies the first time it runs (it leaves a marker file), succeeds after.
 fn die_once(marker: String) -> u32 {
     if std::fs::OpenOptions::new()

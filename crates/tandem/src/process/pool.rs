@@ -190,7 +190,14 @@ impl Worker {
             .map_err(|e| spawn(&e))?;
         let mut workers = settings.workers.acquire();
         workers.retain(super::spawn::Killer::is_alive);
-        workers.push(process.killer());
+        let killer = process.killer();
+        if settings
+            .terminated
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            killer.kill(); // the pool was terminated while this worker started
+        }
+        workers.push(killer);
         drop(workers);
         Ok(Worker {
             jobs,
@@ -245,6 +252,8 @@ thread_local! {
 struct Settings {
     name: String,
     workers: crate::sync::Lock<Vec<super::spawn::Killer>>,
+    /// Set by `terminate`, under `workers`' lock: a worker started after it is killed.
+    terminated: std::sync::atomic::AtomicBool,
     initializer: Option<isize>,
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
@@ -372,6 +381,7 @@ impl PoolBuilder {
         let settings = Settings {
             name: "ProcessPool".into(),
             workers: crate::sync::Lock::new(Vec::new()),
+            terminated: std::sync::atomic::AtomicBool::new(false),
             initializer: self.initializer.map(|f| anchor_offset(f as usize)),
             max_tasks_per_child: self.max_tasks_per_child,
             task_timeout: self.task_timeout,
@@ -548,7 +558,11 @@ impl fmt::Debug for ProcessPoolExecutor {
 impl ProcessPoolExecutor {
     /// Kills every worker process now; their running tasks fail with [`WorkerError::Died`].
     fn kill_workers(&self) {
-        for w in self.settings.workers.acquire().iter() {
+        let workers = self.settings.workers.acquire();
+        self.settings
+            .terminated
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in workers.iter() {
             w.kill();
         }
     }
