@@ -90,6 +90,8 @@ pub(crate) struct Channel {
     rx: Lock<Rx>,
     tx: Lock<()>,
     limit: AtomicUsize,
+    /// Whether a blocking receive lingers awake before sleeping (see `recv_with`).
+    linger: std::sync::atomic::AtomicBool,
 }
 
 impl Channel {
@@ -106,6 +108,7 @@ impl Channel {
             rx: Lock::new(Rx::default()),
             tx: Lock::new(()),
             limit: AtomicUsize::new(DEFAULT_LIMIT),
+            linger: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -116,6 +119,13 @@ impl Channel {
     /// The side socket, if descriptors travel on one.
     pub(crate) fn side(&self) -> Option<BorrowedFd<'_>> {
         self.side.as_ref().map(AsFd::as_fd)
+    }
+
+    /// Whether blocking receives linger awake before sleeping (on by default). Off where
+    /// the answer takes long or the spinning would take a core from the one answering
+    /// (a pool's driving threads beside their workers).
+    pub(crate) fn set_linger(&self, on: bool) {
+        self.linger.store(on, Ordering::Relaxed);
     }
 
     pub(crate) fn limit(&self) -> usize {
@@ -251,7 +261,7 @@ impl Channel {
                 return Err(FrameError::Timeout);
             }
             if self.side.is_some() {
-                if !nonblocking && !lingered {
+                if !nonblocking && !lingered && self.linger.load(Ordering::Relaxed) {
                     // An answer is often microseconds away (a round trip to another process):
                     // look for it awake for a moment before sleeping in the kernel, whose
                     // wake-up costs tens of microseconds on a VM whose idle CPU halts.

@@ -118,6 +118,11 @@ impl<T> Connection<T> {
         }
     }
 
+    /// See `Channel::set_linger`.
+    pub(crate) fn set_linger(&self, on: bool) {
+        self.channel.set_linger(on);
+    }
+
     /// Whether this end may receive (Python's `readable`).
     pub fn readable(&self) -> bool {
         self.readable

@@ -152,6 +152,7 @@ fn chunk_trampoline<A: DeserializeOwned, R: Serialize>(function: usize, args: &[
 /// The worker process: runs the initializer, then jobs until the connection closes.
 fn worker_main(args: (Connection<Job>, Connection<Answer>, Option<isize>)) {
     let (jobs, answers, initializer) = args;
+    jobs.set_linger(false); // as the driving thread: do not take a core from the others
     if let Some(offset) = initializer {
         // SAFETY: the offset was taken from a `fn()` of this binary (`Builder::initializer`).
         let init: fn() = unsafe { std::mem::transmute::<usize, fn()>(from_anchor(offset)) };
@@ -181,6 +182,9 @@ impl Worker {
         let spawn = |e: &dyn fmt::Display| WorkerError::Spawn(e.to_string());
         let (jobs, their_jobs) = Pipe::new::<Job>().map_err(|e| spawn(&e))?;
         let (answers, their_answers) = Pipe::new::<Answer>().map_err(|e| spawn(&e))?;
+        // The driving thread waits for the worker's answer asleep: spinning would take a
+        // core from the workers (a pool has as many workers as cores).
+        answers.set_linger(false);
         let process = Process::builder()
             .name(format!("{}-worker", settings.name))
             .spawn(
