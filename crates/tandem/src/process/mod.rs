@@ -104,8 +104,8 @@ pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, RLock, RLockGuard};
 pub use pipe::{Connection, ConnectionError, Pipe};
 pub use pool::{
-    AsyncResult, Pool, PoolBuilder, PoolError, PoolTaskError, ProcessPoolExecutor, ProcessTask,
-    WorkerError,
+    AsyncResult, MapResult, Pool, PoolBuilder, PoolError, PoolTaskError, ProcessPoolExecutor,
+    ProcessTask, WorkerError,
 };
 pub use queue::{
     GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TasksLost,

@@ -580,6 +580,7 @@ impl ProcessPoolExecutor {
 /// | `pool.apply(f, (a,))` | `pool.apply(f, a)` |
 /// | `pool.apply_async(f, (a,))` → `AsyncResult` | `pool.apply_async(f, a)?` → [`AsyncResult`]: `get`, `get_timeout`, `wait`, `ready`, `successful` |
 /// | `pool.map(f, items, chunksize)` | `pool.map(f, items)` (chunks chosen as Python does), `pool.map_chunked(f, items, n)` |
+/// | `pool.map_async(f, items)` → `MapResult` | `pool.map_async(f, items)?` → [`MapResult`]: `get`, `wait`, `ready`, `successful` |
 /// | `pool.starmap(f, [(a, b), ...])` | `pool.starmap(f, items)` with `f: fn((A, B)) -> R` |
 /// | `pool.imap(f, items)`, `imap_unordered` | `pool.imap(f, items)`, `pool.imap_unordered(f, items)` |
 /// | `pool.close()`, `pool.terminate()`, `pool.join()` | the same |
@@ -677,6 +678,27 @@ impl Pool {
         results.into_iter().collect()
     }
 
+    /// Starts `f` over every item (Python's `map_async`): a [`MapResult`] to wait on. Items
+    /// are chunked as [`map`](Pool::map) chunks them.
+    pub fn map_async<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<MapResult<R>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let chunksize = items.len().div_ceil(self.executor.max_workers() * 4).max(1);
+        let trampoline = anchor_offset(chunk_trampoline::<A, R> as JobTrampoline as usize);
+        let function = anchor_offset(f as *const () as usize);
+        let mut items = items.into_iter().peekable();
+        let mut chunks = Vec::new();
+        while items.peek().is_some() {
+            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+            chunks.push(self.executor.submit_job(trampoline, function, &chunk)?);
+        }
+        Ok(MapResult { chunks })
+    }
+
     /// Python's `starmap`: the arguments are tuples (`f: fn((A, B)) -> R`), so this is
     /// [`map`](Pool::map) by another name.
     pub fn starmap<A, R, I>(&self, f: fn(A) -> R, items: I) -> Result<Vec<R>, PoolTaskError>
@@ -757,6 +779,47 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("processes", &self.executor.max_workers())
             .finish()
+    }
+}
+
+/// Python's `AsyncResult` of [`Pool::map_async`]: the chunks of one `map`, in order.
+#[derive(Debug)]
+pub struct MapResult<R> {
+    chunks: Vec<ProcessTask<Vec<R>>>,
+}
+
+impl<R> MapResult<R> {
+    /// Waits for every item (Python's `get()`): the results in order, or the first error.
+    pub fn get(self) -> Result<Vec<R>, PoolTaskError> {
+        let mut out = Vec::new();
+        for chunk in self.chunks {
+            out.extend(chunk.result()?);
+        }
+        Ok(out)
+    }
+
+    /// Waits until every item is done, at most `timeout` if given (Python's `wait`);
+    /// whether all are done.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        self.chunks.iter().all(|c| match deadline {
+            None => {
+                c.wait();
+                true
+            }
+            Some(d) => c.wait_timeout(d.saturating_duration_since(std::time::Instant::now())),
+        })
+    }
+
+    /// Whether every item is done (Python's `ready()`).
+    pub fn ready(&self) -> bool {
+        self.chunks.iter().all(Task::is_done)
+    }
+
+    /// Whether every item succeeded, once all are done (Python's `successful()`).
+    pub fn successful(&self) -> Option<bool> {
+        self.ready()
+            .then(|| self.chunks.iter().all(|c| c.error().is_none()))
     }
 }
 
