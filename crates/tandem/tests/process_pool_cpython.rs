@@ -18,7 +18,7 @@ tandem::child_entry!();
 //   blocks tasks on a semaphore, these tests block them on a [`Gate`]: a Unix socket each
 //   task connects to (sending its pid) and reads from until the test closes it.
 // * `Pool::map` returns the first failed item's error, as Python raises it. `map_async`
-//   and `starmap_async` are not provided: `apply_async` and `imap` cover them.
+//   returns a `MapResult` (`starmap_async` is `map_async` with tuple arguments).
 // * Items are submitted at the call (`imap` included), so an input iterator that fails
 //   does so in the caller, before any result is yielded.
 //
@@ -891,8 +891,6 @@ fn test_gh105829_submit_does_not_block_while_workers_are_busy() {
 // _test_multiprocessing.py: _TestPool and _TestPoolWorkerErrors
 // =======================================================================================
 
-// test_starmap_async, test_map_async: `map_async`/`starmap_async` are not provided;
-// `apply_async` (below) and `imap` give the same non-blocking results.
 // test_release_task_refs: arguments are moved into the pool and encoded; results are
 // owned by the caller. Nothing is kept alive by reference to observe.
 // test_enter: there is no `with` to re-enter; a terminated pool refusing work is checked in
@@ -942,6 +940,27 @@ fn test_starmap() {
     assert_eq!(
         pool.map_chunked(mul, tuples.clone(), 20),
         Ok(tuples.into_iter().map(mul).collect::<Vec<_>>())
+    );
+    pool.close();
+    pool.join();
+}
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// CPython: _TestPool.test_map_async and test_starmap_async: the results come in order, and
+/// a `MapResult` is ready only once every item is done.
+#[test]
+fn test_map_async() {
+    let pool = Pool::new(2).unwrap();
+    let r = pool.map_async(double, 0..100u64).unwrap();
+    assert!(r.wait(Some(LONG)));
+    assert!(r.ready());
+    assert_eq!(r.successful(), Some(true));
+    assert_eq!(
+        r.get().unwrap(),
+        (0..100u64).map(|x| x * 2).collect::<Vec<_>>()
     );
     pool.close();
     pool.join();
