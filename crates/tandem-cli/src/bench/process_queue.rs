@@ -22,14 +22,14 @@ pub(crate) fn benches() -> Vec<Bench> {
             "u64 items, this process to a consumer child (2 processes, 2 cores)",
             7,
             8,
-            CPY_SPSC_SMALL,
+            "7",
         ),
         spsc::<ByteBuf>(
             "process.queue.spsc.1k",
             "1 KiB items, this process to a consumer child (2 processes, 2 cores)",
             ByteBuf::from(vec![42u8; 1024]),
             1024,
-            CPY_SPSC_1K,
+            "b'*' * 1024",
         ),
         mpmc(),
     ]
@@ -94,7 +94,7 @@ fn spsc<M: Item>(
     about: &'static str,
     msg: M,
     raw_len: usize,
-    cpython: &'static str,
+    py_msg: &'static str,
 ) -> Bench {
     let (m1, m2) = (msg.clone(), msg);
     Bench::new(name, about)
@@ -151,17 +151,12 @@ fn spsc<M: Item>(
                 })
             }
         })
-        .cpython(cpython, CPY_SPSC_BODY)
-        .cpython_as("cpython-simple", cpython_simple(cpython), CPY_SPSC_BODY)
-}
-
-/// The same script with `SimpleQueue` for both queues.
-fn cpython_simple(script: &'static str) -> &'static str {
-    if std::ptr::eq(script, CPY_SPSC_SMALL) {
-        CPY_SPSC_SMALL_SIMPLE
-    } else {
-        CPY_SPSC_1K_SIMPLE
-    }
+        .cpython(spsc_script("Queue", py_msg), CPY_SPSC_BODY)
+        .cpython_as(
+            "cpython-simple",
+            spsc_script("SimpleQueue", py_msg),
+            CPY_SPSC_BODY,
+        )
 }
 
 fn ipc_sink<M: Item>(server: String) {
@@ -254,11 +249,17 @@ fn mpmc() -> Bench {
     })
     .skip("floor", "a raw pipe has no consumer-side record boundaries for several readers of variable speed; see BENCHMARKS.md")
     .skip("ipc-channel", "ipc-channel has no multi-consumer receiver (an IpcReceiver cannot be shared)")
-    .cpython(CPY_MPMC, CPY_MPMC_BODY)
-    .cpython_as("cpython-simple", CPY_MPMC_SIMPLE, CPY_MPMC_BODY)
+    .cpython(mpmc_script("Queue"), CPY_MPMC_BODY)
+    .cpython_as("cpython-simple", mpmc_script("SimpleQueue"), CPY_MPMC_BODY)
 }
 
-const CPY_SPSC_SMALL: &str = "import multiprocessing as mp
+/// CPython's SPSC set-up: a consumer child counting items of `multiprocessing.<kind>` until a
+/// `None`, then reporting the count; `msg` is the item. (Leaked: the harness keeps scripts
+/// for the whole run.)
+fn spsc_script(kind: &str, msg: &str) -> &'static str {
+    Box::leak(
+        format!(
+            "import multiprocessing as mp
 def sink(q, ack):
     count = 0
     while True:
@@ -269,111 +270,51 @@ def sink(q, ack):
         else:
             count += 1
 if __name__ == '__main__':
-    q, ack = mp.Queue(), mp.Queue()
+    q, ack = mp.{kind}(), mp.{kind}()
     p = mp.get_context('fork').Process(target=sink, args=(q, ack), daemon=True)
     p.start()
-    msg = 7";
+    msg = {msg}"
+        )
+        .into_boxed_str(),
+    )
+}
 
-const CPY_SPSC_SMALL_SIMPLE: &str = "import multiprocessing as mp
-def sink(q, ack):
-    count = 0
+/// CPython's MPMC set-up over `multiprocessing.<kind>`. Consumers count every item into a
+/// shared counter; the one that reaches the round's goal acknowledges (as tandem's
+/// consumers do, which count a batch at a time).
+fn mpmc_script(kind: &str) -> &'static str {
+    Box::leak(
+        format!(
+            "import multiprocessing as mp
+def producer(cmd, q):
     while True:
-        m = q.get()
-        if m is None:
-            ack.put(count)
-            count = 0
-        else:
-            count += 1
-if __name__ == '__main__':
-    q, ack = mp.SimpleQueue(), mp.SimpleQueue()
-    p = mp.get_context('fork').Process(target=sink, args=(q, ack), daemon=True)
-    p.start()
-    msg = 7";
-
-const CPY_SPSC_1K: &str = "import multiprocessing as mp
-def sink(q, ack):
-    count = 0
+        n = cmd.get()
+        for i in range(n):
+            q.put(i)
+def consumer(q, ack, counted, goal):
     while True:
-        m = q.get()
-        if m is None:
-            ack.put(count)
-            count = 0
-        else:
-            count += 1
+        q.get()
+        with counted.get_lock():
+            counted.value += 1
+            done = counted.value == goal.value
+        if done:
+            ack.put(1)
 if __name__ == '__main__':
-    q, ack = mp.Queue(), mp.Queue()
-    p = mp.get_context('fork').Process(target=sink, args=(q, ack), daemon=True)
-    p.start()
-    msg = b'*' * 1024";
-
-const CPY_SPSC_1K_SIMPLE: &str = "import multiprocessing as mp
-def sink(q, ack):
-    count = 0
-    while True:
-        m = q.get()
-        if m is None:
-            ack.put(count)
-            count = 0
-        else:
-            count += 1
-if __name__ == '__main__':
-    q, ack = mp.SimpleQueue(), mp.SimpleQueue()
-    p = mp.get_context('fork').Process(target=sink, args=(q, ack), daemon=True)
-    p.start()
-    msg = b'*' * 1024";
+    cmd, q, ack = mp.{kind}(), mp.{kind}(), mp.{kind}()
+    counted, goal = mp.Value('q', 0), mp.Value('q', 0)
+    ctx = mp.get_context('fork')
+    for _ in range(2):
+        ctx.Process(target=producer, args=(cmd, q), daemon=True).start()
+        ctx.Process(target=consumer, args=(q, ack, counted, goal), daemon=True).start()"
+        )
+        .into_boxed_str(),
+    )
+}
 
 const CPY_SPSC_BODY: &str = "for _ in range(n):
     q.put(msg)
 q.put(None)
 assert ack.get() == n";
-
-const CPY_MPMC: &str = "import multiprocessing as mp
-def producer(cmd, q):
-    while True:
-        n = cmd.get()
-        for i in range(n):
-            q.put(i)
-# Consumers count every item into a shared counter; the one that reaches the round's target
-# acknowledges (as tandem's consumers do, which count a batch at a time).
-def consumer(q, ack, counted, goal):
-    while True:
-        q.get()
-        with counted.get_lock():
-            counted.value += 1
-            done = counted.value == goal.value
-        if done:
-            ack.put(1)
-if __name__ == '__main__':
-    cmd, q, ack = mp.Queue(), mp.Queue(), mp.Queue()
-    counted, goal = mp.Value('q', 0), mp.Value('q', 0)
-    ctx = mp.get_context('fork')
-    for _ in range(2):
-        ctx.Process(target=producer, args=(cmd, q), daemon=True).start()
-        ctx.Process(target=consumer, args=(q, ack, counted, goal), daemon=True).start()";
-
-const CPY_MPMC_SIMPLE: &str = "import multiprocessing as mp
-def producer(cmd, q):
-    while True:
-        n = cmd.get()
-        for i in range(n):
-            q.put(i)
-# Consumers count every item into a shared counter; the one that reaches the round's target
-# acknowledges (as tandem's consumers do, which count a batch at a time).
-def consumer(q, ack, counted, goal):
-    while True:
-        q.get()
-        with counted.get_lock():
-            counted.value += 1
-            done = counted.value == goal.value
-        if done:
-            ack.put(1)
-if __name__ == '__main__':
-    cmd, q, ack = mp.SimpleQueue(), mp.SimpleQueue(), mp.SimpleQueue()
-    counted, goal = mp.Value('q', 0), mp.Value('q', 0)
-    ctx = mp.get_context('fork')
-    for _ in range(2):
-        ctx.Process(target=producer, args=(cmd, q), daemon=True).start()
-        ctx.Process(target=consumer, args=(q, ack, counted, goal), daemon=True).start()";
 
 const CPY_MPMC_BODY: &str = "counted.value = 0
 goal.value = n

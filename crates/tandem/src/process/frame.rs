@@ -349,18 +349,28 @@ fn send_fds(
     }
 }
 
-/// One blocking `recvmsg` on a side socket, queueing the descriptors it carries; the bytes
-/// read (0: the peer closed it).
-fn recv_fds(socket: BorrowedFd<'_>, queue: &mut VecDeque<OwnedFd>) -> Result<usize, FrameError> {
+/// One `recvmsg` into `buf`, queueing the descriptors that come with the bytes; the bytes
+/// read (0: end of stream, also for a reset connection).
+fn recv_with_fds(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    queue: &mut VecDeque<OwnedFd>,
+    nonblocking: bool,
+) -> Result<usize, FrameError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
+    let mut flags = RecvFlags::CMSG_CLOEXEC;
+    if nonblocking {
+        flags |= RecvFlags::DONTWAIT;
+    }
     let msg = loop {
-        let mut iov = [IoSliceMut::new(&mut byte)];
-        match recvmsg(socket, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
+        let mut iov = [IoSliceMut::new(buf)];
+        match recvmsg(socket, &mut iov, &mut control, flags) {
             Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Err(FrameError::WouldBlock),
             Err(Errno::CONNRESET) => return Ok(0),
-            r => break r.map_err(|e| FrameError::Io(e.into()))?,
+            Err(e) => return Err(FrameError::Io(e.into())),
+            Ok(msg) => break msg,
         }
     };
     for message in control.drain() {
@@ -372,6 +382,12 @@ fn recv_fds(socket: BorrowedFd<'_>, queue: &mut VecDeque<OwnedFd>) -> Result<usi
         return Err(FrameError::Protocol("descriptors were cut off in transit"));
     }
     Ok(msg.bytes)
+}
+
+/// One blocking `recvmsg` of the marker byte on a side socket, queueing the descriptors it
+/// carries; the bytes read (0: the peer closed it).
+fn recv_fds(socket: BorrowedFd<'_>, queue: &mut VecDeque<OwnedFd>) -> Result<usize, FrameError> {
+    recv_with_fds(socket, &mut [0u8; 1], queue, false)
 }
 
 impl Rx {
@@ -415,39 +431,12 @@ impl Rx {
 
     /// One `recvmsg` into the free end of the buffer.
     fn fill(&mut self, fd: BorrowedFd<'_>, nonblocking: bool) -> Result<(), FrameError> {
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut flags = RecvFlags::CMSG_CLOEXEC;
-        if nonblocking {
-            flags |= RecvFlags::DONTWAIT;
-        }
         let tail = self.tail;
-        let got = loop {
-            let mut iov = [IoSliceMut::new(&mut self.buf[tail..])];
-            match recvmsg(fd, &mut iov, &mut control, flags) {
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => return Err(FrameError::WouldBlock),
-                Err(Errno::CONNRESET) => break None,
-                Err(e) => return Err(FrameError::Io(e.into())),
-                Ok(msg) => break Some(msg),
-            }
-        };
-        let Some(msg) = got else {
-            self.eof = true;
-            return Ok(());
-        };
-        for message in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(fds) = message {
-                self.fds.extend(fds);
-            }
-        }
-        if msg.flags.contains(ReturnFlags::CTRUNC) {
-            return Err(FrameError::Protocol("descriptors were cut off in transit"));
-        }
-        if msg.bytes == 0 {
+        let n = recv_with_fds(fd, &mut self.buf[tail..], &mut self.fds, nonblocking)?;
+        if n == 0 {
             self.eof = true;
         }
-        self.tail += msg.bytes;
+        self.tail += n;
         Ok(())
     }
 }

@@ -94,6 +94,9 @@ impl std::error::Error for WorkerError {}
 /// What a process task's [`Task`] gives.
 pub type ProcessTask<R> = Task<R, WorkerError>;
 
+/// A submitted chunk of a `map`: how many items it holds, and its task.
+type Chunk<R> = (usize, ProcessTask<Vec<R>>);
+
 /// A job on the wire: which trampoline and function, and the encoded arguments.
 #[derive(Serialize, Deserialize)]
 struct Job {
@@ -524,16 +527,7 @@ impl ProcessPoolExecutor {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let chunksize = chunksize.max(1);
-        let trampoline = anchor_offset(chunk_trampoline::<A, R> as JobTrampoline as usize);
-        let function = anchor_offset(function as *const () as usize);
-        let mut items = items.into_iter().peekable();
-        let mut tasks: Vec<(usize, ProcessTask<Vec<R>>)> = Vec::new();
-        while items.peek().is_some() {
-            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
-            let n = chunk.len();
-            tasks.push((n, self.submit_job(trampoline, function, &chunk)?));
-        }
+        let tasks = self.submit_chunks(function, items, chunksize)?;
         let mut out = Vec::new();
         for (n, task) in tasks {
             match task.result() {
@@ -542,6 +536,29 @@ impl ProcessPoolExecutor {
             }
         }
         Ok(out)
+    }
+
+    /// One job per `chunksize` items (at least 1), all submitted now; each with its size.
+    fn submit_chunks<A, R, I>(
+        &self,
+        function: fn(A) -> R,
+        items: I,
+        chunksize: usize,
+    ) -> Result<Vec<Chunk<R>>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let trampoline = anchor_offset(chunk_trampoline::<A, R> as JobTrampoline as usize);
+        let function = anchor_offset(function as *const () as usize);
+        let mut items = items.into_iter().peekable();
+        let mut tasks = Vec::new();
+        while items.peek().is_some() {
+            let chunk: Vec<A> = items.by_ref().take(chunksize.max(1)).collect();
+            tasks.push((chunk.len(), self.submit_job(trampoline, function, &chunk)?));
+        }
+        Ok(tasks)
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`); with `wait`, returns
@@ -655,8 +672,8 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let chunk = items.len().div_ceil(self.executor.max_workers() * 4).max(1);
-        self.map_chunked(f, items, chunk)
+        let chunksize = self.default_chunksize(items.len());
+        self.map_chunked(f, items, chunksize)
     }
 
     /// [`map`](Pool::map) with an explicit `chunksize`.
@@ -687,16 +704,11 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let chunksize = items.len().div_ceil(self.executor.max_workers() * 4).max(1);
-        let trampoline = anchor_offset(chunk_trampoline::<A, R> as JobTrampoline as usize);
-        let function = anchor_offset(f as *const () as usize);
-        let mut items = items.into_iter().peekable();
-        let mut chunks = Vec::new();
-        while items.peek().is_some() {
-            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
-            chunks.push(self.executor.submit_job(trampoline, function, &chunk)?);
-        }
-        Ok(MapResult { chunks })
+        let chunksize = self.default_chunksize(items.len());
+        let chunks = self.executor.submit_chunks(f, items, chunksize)?;
+        Ok(MapResult {
+            chunks: chunks.into_iter().map(|(_, t)| t).collect(),
+        })
     }
 
     /// Python's `starmap`: the arguments are tuples (`f: fn((A, B)) -> R`), so this is
@@ -722,11 +734,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let tasks: Vec<ProcessTask<R>> = items
-            .into_iter()
-            .map(|a| self.executor.submit(f, a))
-            .collect::<Result<_, _>>()?;
-        Ok(tasks.into_iter().map(Task::result))
+        Ok(self.submit_each(f, items)?.into_iter().map(Task::result))
     }
 
     /// `f` over every item, each result as soon as it is ready, in completion order (Python's
@@ -741,13 +749,32 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let tasks: Vec<ProcessTask<R>> = items
-            .into_iter()
-            .map(|a| self.executor.submit(f, a))
-            .collect::<Result<_, _>>()?;
+        let tasks = self.submit_each(f, items)?;
         // No timeout: `as_completed` yields every task.
         Ok(crate::executor::as_completed(tasks, None)
             .map(|t| t.map_err(|_| TaskError::Timeout).and_then(Task::result)))
+    }
+
+    /// Python's default chunk size: about four chunks per worker.
+    fn default_chunksize(&self, items: usize) -> usize {
+        items.div_ceil(self.executor.max_workers() * 4).max(1)
+    }
+
+    /// One task per item, all submitted now.
+    fn submit_each<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+    ) -> Result<Vec<ProcessTask<R>>, SubmitError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        items
+            .into_iter()
+            .map(|a| self.executor.submit(f, a))
+            .collect()
     }
 
     /// No more tasks (Python's `close()`); running and queued ones finish.

@@ -71,14 +71,7 @@ impl<S: SharedState, T: Copy + 'static> Shared<S, T> {
         data: impl ExactSizeIterator<Item = T>,
     ) -> io::Result<Self> {
         let len = data.len();
-        let bytes = std::mem::size_of::<T>()
-            .checked_mul(len)
-            .and_then(|b| b.checked_add(data_offset::<S, T>()))
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "shared object too large")
-            })?;
-        let segment = Segment::create(S::KIND, Self::tag(), len, bytes)?;
-        let this = Self::wrap(segment, len);
+        let this = Self::wrap(Self::segment(len)?, len);
         init(this.state());
         // SAFETY: the segment is new and not shared yet; `len` elements fit after the state.
         unsafe {
@@ -96,16 +89,20 @@ impl<S: SharedState, T: Copy + 'static> Shared<S, T> {
     where
         T: bytemuck::Zeroable,
     {
+        let this = Self::wrap(Self::segment(len)?, len);
+        init(this.state());
+        Ok(this)
+    }
+
+    /// A zero-filled segment for the state and `len` elements.
+    fn segment(len: usize) -> io::Result<Segment> {
         let bytes = std::mem::size_of::<T>()
             .checked_mul(len)
             .and_then(|b| b.checked_add(data_offset::<S, T>()))
             .ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, "shared object too large")
             })?;
-        let segment = Segment::create(S::KIND, Self::tag(), len, bytes)?;
-        let this = Self::wrap(segment, len);
-        init(this.state());
-        Ok(this)
+        Segment::create(S::KIND, Self::tag(), len, bytes)
     }
 
     fn wrap(segment: Segment, len: usize) -> Self {
