@@ -73,3 +73,52 @@ fn blocked_waiters_in_a_child_use_no_cpu() {
     drop(held);
     child.join().unwrap();
 }
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// CPU ticks of this process's threads whose name starts with `prefix` (comm is cut at 15
+/// characters).
+fn thread_ticks(prefix: &str) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if stat[open + 1..close].starts_with(prefix) {
+            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            total += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        }
+    }
+    total
+}
+
+#[test]
+fn an_idle_process_pool_uses_no_cpu() {
+    let pool = tandem::process::ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..200).map(|i| pool.submit(square, i).unwrap()).collect();
+    for t in tasks {
+        t.result().unwrap();
+    }
+    let workers: Vec<u32> = tandem::process::active_children()
+        .iter()
+        .filter(|c| c.name.ends_with("-worker"))
+        .map(|c| c.pid)
+        .collect();
+    assert!(!workers.is_empty(), "the pool has live workers");
+    let ticks =
+        || workers.iter().map(|&p| cpu_ticks(p)).sum::<u64>() + thread_ticks("tandem-process-");
+    let before = ticks();
+    // The measurement window: the pool is idle the whole time.
+    std::thread::sleep(Duration::from_millis(300));
+    let used = ticks() - before;
+    assert!(used <= 3, "an idle pool used {used} ticks of CPU in 300 ms");
+    pool.shutdown(true, false);
+}
