@@ -344,6 +344,11 @@ fn pool_vocabulary() {
     pool.close();
     pool.join();
     assert!(pool.apply_async(square, 1).is_err(), "closed");
+    assert_eq!(
+        pool.apply(square, 1),
+        Err(TaskError::ShutDown),
+        "refused, not cancelled"
+    );
 }
 
 #[test]

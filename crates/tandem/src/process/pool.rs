@@ -623,6 +623,14 @@ pub struct Pool {
 /// A pool task's failure: Python's exception from `get()`.
 pub type PoolTaskError = TaskError<WorkerError>;
 
+/// A submission the pool refused, as a task's failure: it was shut down (or broken).
+fn refused(e: SubmitError) -> PoolTaskError {
+    match e {
+        SubmitError::BrokenPool(b) => TaskError::BrokenPool(b),
+        _ => TaskError::ShutDown,
+    }
+}
+
 impl Pool {
     /// A pool of `processes` workers (Python's `Pool(processes)`).
     pub fn new(processes: usize) -> Result<Pool, PoolError> {
@@ -644,9 +652,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.apply_async(f, args)
-            .map_err(|_| TaskError::Cancelled)?
-            .get()
+        self.apply_async(f, args).map_err(refused)?.get()
     }
 
     /// Starts `f(args)` in a worker (Python's `apply_async`).
@@ -688,10 +694,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let results = self
-            .executor
-            .map(f, items, chunksize)
-            .map_err(|_| TaskError::Cancelled)?;
+        let results = self.executor.map(f, items, chunksize).map_err(refused)?;
         results.into_iter().collect()
     }
 
