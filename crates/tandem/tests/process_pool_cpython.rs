@@ -1193,7 +1193,11 @@ fn test_context() {
     pool.join();
     assert!(pool.apply_async(sqr, 1).is_err());
     assert!(pool.imap(sqr, items.clone()).is_err());
-    assert_eq!(pool.map(sqr, items), Err(TaskError::Cancelled));
+    assert_eq!(
+        pool.map(sqr, items),
+        Err(TaskError::ShutDown),
+        "refused: the pool is shut down"
+    );
     until_gone(&pids);
 }
 
