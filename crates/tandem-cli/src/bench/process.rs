@@ -114,22 +114,7 @@ fn roundtrip<M: Message>(
                 })
             }
         })
-        .native("floor", {
-            let child = RefCell::new(None::<FloorChild>);
-            move |iters| {
-                let mut child = child.borrow_mut();
-                let child = child.get_or_insert_with(|| FloorChild::start(&format!("echo:{len}")));
-                let out = vec![42u8; len];
-                let mut back = vec![0u8; len];
-                let s = &mut child.stream;
-                time(|| {
-                    for _ in 0..iters {
-                        s.write_all(&out).expect("write");
-                        s.read_exact(&mut back).expect("read");
-                    }
-                })
-            }
-        })
+        .native("floor", floor_roundtrip(len))
         .native("ipc-channel", {
             let child = RefCell::new(None::<IpcChild<M>>);
             move |iters| {
@@ -144,6 +129,25 @@ fn roundtrip<M: Message>(
             }
         })
         .cpython(cpython, CPY_ROUNDTRIP_BODY)
+}
+
+/// The floor of a round trip: `len` raw bytes written to an echoing child (this binary
+/// re-executed) and read back.
+fn floor_roundtrip(len: usize) -> impl Fn(u64) -> std::time::Duration {
+    let child = RefCell::new(None::<FloorChild>);
+    move |iters| {
+        let mut child = child.borrow_mut();
+        let child = child.get_or_insert_with(|| FloorChild::start(&format!("echo:{len}")));
+        let out = vec![42u8; len];
+        let mut back = vec![0u8; len];
+        let s = &mut child.stream;
+        time(|| {
+            for _ in 0..iters {
+                s.write_all(&out).expect("write");
+                s.read_exact(&mut back).expect("read");
+            }
+        })
+    }
 }
 
 /// 4 KiB of bytes each way, through each transport's raw-bytes API (tandem's and Python's
@@ -172,22 +176,7 @@ fn roundtrip_4k() -> Bench {
             })
         }
     })
-    .native("floor", {
-        let child = RefCell::new(None::<FloorChild>);
-        move |iters| {
-            let mut child = child.borrow_mut();
-            let child = child.get_or_insert_with(|| FloorChild::start(&format!("echo:{LEN}")));
-            let out = vec![42u8; LEN];
-            let mut back = vec![0u8; LEN];
-            let s = &mut child.stream;
-            time(|| {
-                for _ in 0..iters {
-                    s.write_all(&out).expect("write");
-                    s.read_exact(&mut back).expect("read");
-                }
-            })
-        }
-    })
+    .native("floor", floor_roundtrip(LEN))
     .native("ipc-channel", {
         let child = RefCell::new(None::<(IpcBytesSender, IpcBytesReceiver, Process<()>)>);
         move |iters| {
