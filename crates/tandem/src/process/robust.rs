@@ -173,11 +173,14 @@ impl RobustLock {
     fn lock_slow(&self, tid: u32, deadline: Deadline) -> Option<Taken> {
         let mut spins = 0;
         let mut unknown = 0;
+        let mut slept = false;
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s & ID == 0 {
-                // Free (maybe marked DIED). Having waited, keep WAITERS set: others may sleep.
-                let new = tid | WAITERS;
+                // Free (maybe marked DIED). Having slept, keep WAITERS set: others may sleep
+                // too and were woken one at a time. A caller that only lingered keeps the
+                // bit as it found it, so its unlock makes no needless wake call.
+                let new = tid | if slept { WAITERS } else { s & WAITERS };
                 if self
                     .state
                     .compare_exchange(s, new, Ordering::Acquire, Ordering::Relaxed)
@@ -215,6 +218,7 @@ impl RobustLock {
             } else {
                 slice
             };
+            slept = true;
             if futex::wait(&self.state, s | WAITERS, until) {
                 continue;
             }
