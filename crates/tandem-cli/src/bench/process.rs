@@ -55,7 +55,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             "pipe.roundtrip.8b",
             "an 8-byte message to a child process and back (2 processes, 2 cores)",
             7,
-            CPY_ROUNDTRIP_8B,
+            roundtrip_script("", "7"),
         ),
         roundtrip_4k(),
         stream(),
@@ -197,7 +197,10 @@ fn roundtrip_4k() -> Bench {
             })
         }
     })
-    .cpython(CPY_ROUNDTRIP_4K, CPY_ROUNDTRIP_BYTES_BODY)
+    .cpython(
+        roundtrip_script("_bytes", "b'*' * 4096"),
+        CPY_ROUNDTRIP_BYTES_BODY,
+    )
 }
 
 fn stream() -> Bench {
@@ -453,39 +456,29 @@ const CPY_SPAWN_BODY: &str = "for _ in range(n):
     p.start()
     p.join()";
 
-const CPY_ROUNDTRIP_8B: &str = concat!(
-    "import multiprocessing as mp
+/// CPython's round-trip set-up: a forked child echoing over `mp.Pipe` with `send`/`recv`
+/// (`verb` "") or `send_bytes`/`recv_bytes` (`verb` "_bytes"); `msg` is the message.
+/// (Leaked: the harness keeps scripts for the whole run.)
+fn roundtrip_script(verb: &str, msg: &str) -> &'static str {
+    Box::leak(
+        format!(
+            "import multiprocessing as mp
 def echo(c):
     while True:
         try:
-            c.send(c.recv())
+            c.send{verb}(c.recv{verb}())
         except EOFError:
             return
-",
-    "if __name__ == '__main__':
+if __name__ == '__main__':
     a, b = mp.Pipe()
     p = mp.get_context('fork').Process(target=echo, args=(b,), daemon=True)
     p.start()
     b.close()
-    msg = 7"
-);
-
-const CPY_ROUNDTRIP_4K: &str = concat!(
-    "import multiprocessing as mp
-def echo(c):
-    while True:
-        try:
-            c.send_bytes(c.recv_bytes())
-        except EOFError:
-            return
-",
-    "if __name__ == '__main__':
-    a, b = mp.Pipe()
-    p = mp.get_context('fork').Process(target=echo, args=(b,), daemon=True)
-    p.start()
-    b.close()
-    msg = b'*' * 4096"
-);
+    msg = {msg}"
+        )
+        .into_boxed_str(),
+    )
+}
 
 const CPY_ROUNDTRIP_BODY: &str = "for _ in range(n):
     a.send(msg)
