@@ -50,8 +50,9 @@ macro_rules! common_api {
                 }
             }
 
-            /// Puts every item of `items`, in order, waiting whenever the queue is full; takes
-            /// the lock once per batch that fits, and wakes one waiting consumer per item.
+            /// Puts every item of `items`, in order, waiting whenever the queue is full, and
+            /// wakes waiting consumers as the items go in (the lock-based queues take their
+            /// lock once per batch that fits).
             ///
             /// `items` is collected first (outside the queue's lock, so the iterator may do
             /// anything, even use this queue), so it must be finite.
@@ -187,13 +188,14 @@ macro_rules! common_api {
 
             /// Gives back the memory the queue holds beyond its queued items.
             ///
-            /// A queue keeps the capacity of its largest burst (giving memory back on every
-            /// get would cost throughput), so after a burst a long-lived queue may hold far
-            /// more memory than its items need; this call releases it. It takes the queue's
-            /// lock for as long as moving the queued items takes, and changes nothing else:
-            /// the items, their order, the waiters and the task count stay as they were.
-            /// Python's queues have no counterpart (their lists and deques shrink by
-            /// themselves).
+            /// A `LifoQueue` or `PriorityQueue` keeps the capacity of its largest burst
+            /// (giving memory back on every get would cost throughput), so after a burst a
+            /// long-lived one may hold far more memory than its items need; this call
+            /// releases it, taking the queue's lock for as long as moving the queued items
+            /// takes. `Queue` and `SimpleQueue` free their blocks as they drain, so for them
+            /// it does nothing. Nothing else changes: the items, their order, the waiters
+            /// and the task count stay as they were. Python's queues have no counterpart
+            /// (their lists and deques shrink by themselves).
             ///
             /// ```
             #[doc = concat!("let q = tandem::queue::", stringify!($Q), "::new();")]

@@ -863,7 +863,7 @@ impl<P: Policy> Core<P> {
 /// let the other thread run to completion, hiding the register-then-park window that the
 /// models must explore within their preemption bound.
 #[inline]
-fn spin_while(cond: impl Fn() -> bool) {
+pub(crate) fn spin_while(cond: impl Fn() -> bool) {
     if cfg!(tandem_loom) {
         return;
     }

@@ -1,10 +1,10 @@
 //! `Queue<T>`: Python's `queue.Queue`, first in, first out.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::api::{bounded_api, common_api};
-use super::core::{checked_bound, python_maxsize, Core};
+use super::core::{checked_bound, python_maxsize};
+use super::fifo_core::FifoCore;
 
 /// A first-in, first-out queue for threads: Python's `queue.Queue`, unbounded or bounded,
 /// with `task_done`/`join` and shutdown.
@@ -88,23 +88,35 @@ use super::core::{checked_bound, python_maxsize, Core};
 ///   `Queue::new()`, or `Queue::with_maxsize(0)` for Python's `maxsize=0` (unbounded).
 /// - `shutdown(true)` returns the removed items instead of discarding them.
 /// - `join_timeout` exists (Python's `join` has no timeout).
-/// - Waiters are served first come, first served (see Fairness); Python may let a newcomer
-///   overtake a thread that was woken for an item.
+/// - Parked waiters are served first come, first served (see Fairness); Python may let a
+///   newcomer overtake a thread that was woken for an item.
 ///
 /// # Fairness
-/// First come, first served, with hand-off: an item put while getters wait is promised to the
-/// one that has waited longest, and a thread arriving later cannot take it (`try_get` finds
-/// the queue empty); likewise a slot freed while putters wait on a full queue is promised to
-/// the longest-waiting putter. So no waiter starves under steady contention. (Python lets a
-/// newcomer take the item first.) Items always leave in FIFO order.
+/// Items always leave in FIFO order: any one consumer sees each producer's items in the
+/// order they were put. Waiters parked in `get` are served in arrival order with hand-off:
+/// an item put while getters are parked (on an empty queue) is given straight to the one
+/// that has waited longest, and a thread arriving later cannot take it (`try_get` finds the
+/// queue empty); likewise, on a full bounded queue, a get first moves the longest-parked
+/// putter's item in, so the slot it frees goes to that putter and not to a latecomer.
+///
+/// What the lock-free engine gives up against a lock: a waiter that is still on its way to
+/// park when the item (or slot) comes is woken to look again, and a thread arriving at that
+/// very instant may take the item first; the waiter then parks again, at the back of the
+/// line. Under steady load waiters are parked and served in order, so none starves.
+///
+/// # Performance
+/// The queue is lock-free: a put claims a slot with one compare-and-swap on the producers'
+/// cache line and writes its item; a get does the same on the consumers' line. Neither
+/// takes a lock or makes a system call unless it has to wait (or wake a waiter), and an
+/// idle consumer is parked, using no CPU. See `tandem bench queue` and BENCHMARKS.md.
 ///
 /// # Memory
-/// An empty queue is one allocation of under 256 bytes; each queued item costs its own size
-/// in a ring buffer that grows by doubling and keeps its capacity until
-/// [`shrink_to_fit`](Queue::shrink_to_fit) (giving memory back on every get costs
-/// throughput: see BENCHMARKS.md).
+/// An empty queue is one allocation of under 256 bytes. Items live in blocks of 31 slots,
+/// each slot the item plus 8 bytes; a block is allocated as puts reach it and freed as gets
+/// drain past it, so memory follows the queue's length (a drained queue keeps at most one
+/// block or two) and [`shrink_to_fit`](Queue::shrink_to_fit) has nothing to give back.
 pub struct Queue<T> {
-    core: Arc<Core<VecDeque<T>>>,
+    core: Arc<FifoCore<T>>,
 }
 
 impl<T> Queue<T> {
@@ -131,7 +143,7 @@ impl<T> Queue<T> {
 
     fn from_bound(maxsize: usize) -> Self {
         Queue {
-            core: Arc::new(Core::new(VecDeque::new(), maxsize)),
+            core: Arc::new(FifoCore::new(maxsize, true)),
         }
     }
 }
@@ -176,10 +188,11 @@ mod tests {
     /// own size (the ring buffer has no per-item header).
     #[test]
     fn size_of_empty_queue() {
-        let arc_header = 2 * std::mem::size_of::<usize>();
-        let total = std::mem::size_of::<Queue<u64>>()
-            + arc_header
-            + std::mem::size_of::<Core<VecDeque<u64>>>();
+        // The `Arc`'s allocation: two counts, padded to the engine's alignment, then it.
+        let align = std::mem::align_of::<FifoCore<u64>>();
+        let arc_header = (2 * std::mem::size_of::<usize>()).next_multiple_of(align);
+        let total =
+            std::mem::size_of::<Queue<u64>>() + arc_header + std::mem::size_of::<FifoCore<u64>>();
         assert!(total <= 256, "empty Queue takes {total} bytes");
         assert_eq!(
             std::mem::size_of::<Queue<u64>>(),

@@ -18,8 +18,11 @@
 //! - [`Queue`] (`fifo.rs`), [`LifoQueue`] (`lifo.rs`), [`PriorityQueue`] (`priority.rs`),
 //!   [`SimpleQueue`] (`simple.rs`): the public types, each a buffer policy plus its
 //!   constructors and docs.
-//! - `core.rs`: the engine they share — locking, blocking, bounds, timeouts,
-//!   `task_done`/`join`, shutdown — and its wake-up protocol.
+//! - `fifo_core.rs` over `list.rs`: the lock-free engine of `Queue` and `SimpleQueue` —
+//!   a list of blocks claimed by compare-and-swap, with blocking, hand-off to parked
+//!   waiters, bounds, timeouts, `task_done`/`join` and shutdown around it.
+//! - `core.rs`: the lock-based engine of `LifoQueue` and `PriorityQueue` (their orders
+//!   need a lock), with the same vocabulary and its own wake-up protocol.
 //! - `api.rs`: the public methods every type shares, generated once.
 //! - `error.rs`: one error type per operation; failed puts hand their item back.
 //! - `iter.rs`: iterators that run until the queue is shut down and drained.
@@ -28,8 +31,10 @@ mod api;
 pub(crate) mod core;
 mod error;
 mod fifo;
+mod fifo_core;
 mod iter;
 mod lifo;
+mod list;
 mod priority;
 mod simple;
 

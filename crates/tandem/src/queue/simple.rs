@@ -1,10 +1,9 @@
 //! `SimpleQueue<T>`: Python's `queue.SimpleQueue`, an unbounded FIFO without task tracking.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::api::common_api;
-use super::core::{Core, Policy};
+use super::fifo_core::FifoCore;
 
 /// An unbounded first-in, first-out queue without `task_done`/`join`: Python's
 /// `queue.SimpleQueue`, plus shutdown, batch forms and iteration.
@@ -42,54 +41,19 @@ use super::core::{Core, Policy};
 /// sentinels. Python's guarantee that `put` is reentrant (safe from `__del__` or signal
 /// handlers) has no Rust counterpart.
 ///
-/// # Fairness
-/// As [`Queue`](super::Queue)'s: waiting getters are served first come, first served, with
-/// hand-off (an item put while they wait is promised to the longest waiter). Items leave in
-/// FIFO order.
+/// # Fairness, performance, memory
+/// As [`Queue`](super::Queue)'s, which has the same lock-free engine: items leave in FIFO
+/// order, parked getters are served in arrival order with hand-off, an uncontended put or
+/// get takes no lock and makes no system call, and memory follows the queue's length.
 pub struct SimpleQueue<T> {
-    core: Arc<Core<Simple<T>>>,
-}
-
-/// The simple policy: FIFO, no unfinished-task count.
-pub(crate) struct Simple<T>(VecDeque<T>);
-
-impl<T> Policy for Simple<T> {
-    type Item = T;
-    const TRACKS_TASKS: bool = false;
-
-    #[inline]
-    fn push(&mut self, item: T) {
-        self.0.push_back(item);
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Option<T> {
-        self.0.pop_front()
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
-    }
-
-    fn push_from(&mut self, items: &mut VecDeque<T>, n: usize) {
-        self.0.push_from(items, n);
-    }
-
-    fn pop_into(&mut self, out: &mut Vec<T>, n: usize) {
-        self.0.pop_into(out, n);
-    }
+    core: Arc<FifoCore<T>>,
 }
 
 impl<T> SimpleQueue<T> {
     /// An empty queue. Python: `queue.SimpleQueue()`.
     pub fn new() -> Self {
         SimpleQueue {
-            core: Arc::new(Core::new(Simple(VecDeque::new()), usize::MAX)),
+            core: Arc::new(FifoCore::new(usize::MAX, false)),
         }
     }
 }
