@@ -84,6 +84,83 @@ fn std_spsc(iters: u64, send: impl Fn(u64) + Send, recv: impl Fn() + Send) -> Du
     ])
 }
 
+/// "N threads on C cores", for the descriptions of multi-thread rows (the cores are this
+/// machine's, so the reader knows whether the threads could all run at once).
+fn on_cores(about: &str, threads: usize) -> &'static str {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let text = format!("{about} ({threads} threads on {cores} cores)");
+    Box::leak(text.into_boxed_str())
+}
+
+/// Messages per batch of the burst row.
+const BURST: usize = 64;
+
+/// One producer moving `iters` messages in batches of [`BURST`] (the last may be shorter)
+/// with `put_batch`, one consumer taking them with `get_batch` (which takes at most
+/// [`BURST`] and returns how many it got).
+fn burst<'a>(
+    iters: u64,
+    put_batch: impl Fn(std::ops::Range<u64>) + Send + 'a,
+    get_batch: impl Fn() -> usize + Send + 'a,
+) -> Duration {
+    together(vec![
+        Box::new(move || {
+            let mut start = 0;
+            while start < iters {
+                let end = (start + BURST as u64).min(iters);
+                put_batch(start..end);
+                start = end;
+            }
+        }),
+        Box::new(move || {
+            let mut got = 0;
+            while got < iters as usize {
+                got += get_batch();
+            }
+        }),
+    ])
+}
+
+/// The LIFO baseline: a bounded `Vec` stack under a mutex with a condition variable for
+/// each side, what one writes by hand with std (Python's `queue.LifoQueue` design).
+struct MutexStack {
+    stack: Mutex<Vec<u64>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+impl MutexStack {
+    fn new() -> Self {
+        MutexStack {
+            stack: Mutex::new(Vec::with_capacity(BOUND)),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+
+    fn put(&self, x: u64) {
+        let mut stack = self.stack.lock().unwrap();
+        while stack.len() >= BOUND {
+            stack = self.not_full.wait(stack).unwrap();
+        }
+        stack.push(x);
+        drop(stack);
+        self.not_empty.notify_one();
+    }
+
+    fn get(&self) -> u64 {
+        let mut stack = self.stack.lock().unwrap();
+        loop {
+            if let Some(x) = stack.pop() {
+                drop(stack);
+                self.not_full.notify_one();
+                return x;
+            }
+            stack = self.not_empty.wait(stack).unwrap();
+        }
+    }
+}
+
 /// A cheap deterministic key sequence (splitmix64), so priority benchmarks reorder.
 fn key(i: u64) -> u64 {
     let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -200,7 +277,7 @@ pub(crate) fn benches() -> Vec<Bench> {
     vec![
         Bench::new(
             "queue.spsc.bounded",
-            "put + get of one message, 1 producer and 1 consumer, bound 1024",
+            on_cores("put + get of one message, 1 producer and 1 consumer, bound 1024", 2),
         )
         .native(
             "tandem",
@@ -215,7 +292,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         .cpython(PY_SETUP, "pipe(queue.Queue(maxsize=1024), 1, n)"),
         Bench::new(
             "queue.spsc.unbounded",
-            "put + get of one message, 1 producer and 1 consumer, unbounded",
+            on_cores("put + get of one message, 1 producer and 1 consumer, unbounded", 2),
         )
         .native("tandem", tandem_pipe!(1, tandem::queue::Queue::new()))
         .native(
@@ -227,7 +304,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         .cpython(PY_SETUP, "pipe(queue.Queue(), 1, n)"),
         Bench::new(
             "queue.mpmc.bounded",
-            "put + get of one message, 2 producers and 2 consumers, bound 1024",
+            on_cores("put + get of one message, 2 producers and 2 consumers, bound 1024", 4),
         )
         .native(
             "tandem",
@@ -241,7 +318,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         .cpython(PY_SETUP, "pipe(queue.Queue(maxsize=1024), 2, n)"),
         Bench::new(
             "queue.mpmc.unbounded",
-            "put + get of one message, 2 producers and 2 consumers, unbounded",
+            on_cores("put + get of one message, 2 producers and 2 consumers, unbounded", 4),
         )
         .native("tandem", tandem_pipe!(2, tandem::queue::Queue::new()))
         .native(
@@ -252,7 +329,10 @@ pub(crate) fn benches() -> Vec<Bench> {
         .cpython(PY_SETUP, "pipe(queue.Queue(), 2, n)"),
         Bench::new(
             "queue.priority",
-            "put + get of one message by key order, 1 producer and 1 consumer, bound 1024",
+            on_cores(
+                "put + get of one message by key order, 1 producer and 1 consumer, bound 1024",
+                2,
+            ),
         )
         .native("tandem", |iters| {
             let q = tandem::queue::PriorityQueue::bounded(BOUND);
@@ -281,8 +361,93 @@ pub(crate) fn benches() -> Vec<Bench> {
             "pipe(queue.PriorityQueue(maxsize=1024), 1, n, keyed=True)",
         ),
         Bench::new(
+            "queue.lifo",
+            on_cores(
+                "put + get of one message, last in first out, 1 producer and 1 consumer, bound 1024",
+                2,
+            ),
+        )
+        .native("tandem", |iters| {
+            let q = tandem::queue::LifoQueue::bounded(BOUND);
+            pipe(
+                1,
+                iters,
+                |i| q.put(i).unwrap(),
+                || {
+                    black_box(q.get().unwrap());
+                },
+            )
+        })
+        .native("std", |iters| {
+            let q = MutexStack::new();
+            pipe(
+                1,
+                iters,
+                |i| q.put(i),
+                || {
+                    black_box(q.get());
+                },
+            )
+        })
+        .cpython(PY_SETUP, "pipe(queue.LifoQueue(maxsize=1024), 1, n)"),
+        Bench::new(
+            "queue.burst",
+            on_cores(
+                "one message of bursts of 64: put_many + get_many on tandem's Queue (peers: 64 \
+                 sends, then receives of what is there), 1 producer and 1 consumer, unbounded",
+                2,
+            ),
+        )
+        .native("tandem", |iters| {
+            let q = tandem::queue::Queue::new();
+            burst(
+                iters,
+                |batch| q.put_many(batch).unwrap(),
+                || q.get_many(BURST).unwrap().len(),
+            )
+        })
+        .native("crossbeam", |iters| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            burst(
+                iters,
+                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
+                move || {
+                    let first = rx.recv().unwrap();
+                    black_box(first);
+                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
+                },
+            )
+        })
+        .native("flume", |iters| {
+            let (tx, rx) = flume::unbounded();
+            burst(
+                iters,
+                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
+                move || {
+                    let first = rx.recv().unwrap();
+                    black_box(first);
+                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
+                },
+            )
+        })
+        .native("std", |iters| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            burst(
+                iters,
+                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
+                move || {
+                    let first = rx.recv().unwrap();
+                    black_box(first);
+                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
+                },
+            )
+        }),
+        Bench::new(
             "queue.simple",
-            "put + get of one message on a SimpleQueue, 1 producer and 1 consumer",
+            on_cores(
+                "put + get of one message on a SimpleQueue, 1 producer and 1 consumer",
+                2,
+            ),
         )
         .native("tandem", tandem_pipe!(1, tandem::queue::SimpleQueue::new()))
         .native(
