@@ -6,14 +6,17 @@
 //! - `Condition` (`condition.rs`): a lock and its wait set.
 //! - [`Condvar`] (`condvar.rs`): a wait set over a `Lock` that already exists (several per
 //!   lock), waiting through the lock's own guard; `Condition`'s engine.
-//! - `Semaphore`, `BoundedSemaphore` (`semaphore.rs`): counted permits, FIFO hand-off.
+//! - `Semaphore` (`semaphore.rs`), `BoundedSemaphore` (`bounded_semaphore.rs`): counted
+//!   permits, FIFO hand-off; `raw_semaphore.rs` is their one engine.
 //! - `Event` (`event.rs`): a flag threads wait for.
 //! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
 //! - `Barrier` (`barrier.rs`): a meeting point for a fixed number of threads.
 
 mod raw_lock;
+mod raw_semaphore;
 
 mod barrier;
+mod bounded_semaphore;
 mod condition;
 mod condvar;
 mod event;
@@ -24,6 +27,7 @@ mod semaphore;
 
 #[allow(unused_imports)]
 pub use barrier::*;
+pub use bounded_semaphore::BoundedSemaphore;
 #[allow(unused_imports)]
 pub use condition::*;
 pub use condvar::Condvar;
