@@ -32,7 +32,9 @@
 //!   reading it at that moment; callbacks run by the completer finish before `DONE`.
 //! - **Waiting** threads spin briefly, then set `PARKED` and park on the cell's address,
 //!   validating (under the wait layer's queue lock) that the phase is not `DONE`; a stale
-//!   `PARKED` costs the completer one `unpark_all` call and nothing else.
+//!   `PARKED` costs the completer one `unpark_all` call and nothing else. This is the wait
+//!   layer's one latch algorithm (`wait::latch`), over the cell's own word: the cell is a
+//!   `Latched` that opens at `DONE`.
 //!
 //! # The registrations lock
 //! Two bits of the same word, with parking_lot's `RawMutex` algorithm on the wait layer:
@@ -53,7 +55,8 @@ use super::waiter::Waiter;
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU32, Ordering};
 use crate::primitive::UnsafeCell;
-use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkResult};
+use crate::wait::latch::{self, Latched};
+use crate::wait::{self, Deadline, SpinWait, UnparkResult};
 
 const PENDING: u32 = 0;
 const RUNNING: u32 = 1;
@@ -129,6 +132,41 @@ pub struct Header {
     extras: UnsafeCell<Option<Box<Extras>>>,
 }
 
+/// The cell is a latch that opens at `DONE`: `result`/`wait` park through the wait layer's
+/// one latch algorithm (`wait::latch`). Its `PARKED` bit lives in the state word, not in a
+/// separate `wait::Latch`, so that the common publish stays one compare-exchange
+/// (`RUNNING → DONE`, which fails if anyone parked) and a task stays one word of state.
+impl Latched for Header {
+    type State = u32;
+
+    #[inline]
+    fn state(&self, order: Ordering) -> u32 {
+        self.state.load(order)
+    }
+
+    #[inline]
+    fn is_open(s: u32) -> bool {
+        s & PHASE == DONE
+    }
+
+    #[inline]
+    fn has_parked(s: u32) -> bool {
+        s & PARKED != 0
+    }
+
+    #[inline]
+    fn try_mark_parked(&self, s: u32) -> bool {
+        self.state
+            .compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    #[inline]
+    fn key(&self) -> usize {
+        wait::key_of(self)
+    }
+}
+
 // SAFETY: `extras` is only touched under the `LOCKED` bit; everything else is atomic.
 unsafe impl Sync for Header {}
 // SAFETY: as above; the registrations inside are `Send`.
@@ -143,6 +181,14 @@ impl Header {
     }
 
     /// Takes the registrations lock.
+    // Why not `sync::raw_lock::RawLock` (the same parking_lot algorithm)? Without the
+    // `diagnostics` feature it would fit (one byte, in the header's padding); with it, a
+    // `RawLock` carries a `LockDiag` (two counters and a name tag, 24+ bytes on every task
+    // of a pool that makes millions) and records every acquisition in the lock-order graph
+    // and the thread dumps, and there is no `RawLock` without that. These critical sections
+    // never take another lock nor run user code, so that record would be pure noise. Two bits
+    // of the word the task already has cost nothing; the algorithm is `RawLock`'s unfair
+    // path (no hand-off, no `LEAKED`), which is all a push-or-take section needs.
     #[inline]
     fn lock(&self) -> ExtrasGuard<'_> {
         let s = self.state.load(Ordering::Relaxed);
@@ -266,63 +312,11 @@ impl Header {
         s & PHASE == DONE && s & CANCELLED != 0
     }
 
-    #[inline]
-    fn key(&self) -> usize {
-        wait::key_of(self)
-    }
-
     /// Blocks until the outcome is published or `deadline` passes; whether it is published.
     #[inline]
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub(crate) fn wait_until(&self, deadline: Deadline) -> bool {
-        self.is_done() || self.wait_slow(deadline)
-    }
-
-    #[cold]
-    #[cfg_attr(feature = "diagnostics", track_caller)]
-    fn wait_slow(&self, deadline: Deadline) -> bool {
-        let mut spin = SpinWait::new();
-        loop {
-            let s = self.load();
-            if s & PHASE == DONE {
-                return true;
-            }
-            if deadline.has_passed() {
-                return false;
-            }
-            if s & PARKED == 0 {
-                if spin.spin() {
-                    continue;
-                }
-                if self
-                    .state
-                    .compare_exchange_weak(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-                {
-                    continue;
-                }
-            }
-            let validate = || {
-                let s = self.state.load(Ordering::Relaxed);
-                s & PHASE != DONE && s & PARKED != 0
-            };
-            diagnostics::wait_intent(PrimitiveKind::Future, self.key(), None);
-            // SAFETY: the key is this cell's own address; `validate` only reads the state
-            // word, never panics and never calls the wait layer.
-            let result = unsafe {
-                wait::park(
-                    self.key(),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    wait::DEFAULT_PARK_TOKEN,
-                    deadline.instant(),
-                )
-            };
-            if result == ParkResult::TimedOut {
-                return self.is_done();
-            }
-        }
+        self.is_done() || latch::wait_open(self, deadline, true)
     }
 
     /// Runs `push` on the registrations under the lock, having set `HAS_EXTRAS`, unless the
@@ -462,10 +456,7 @@ impl Header {
             break (s, guard.extras().take());
         };
         if old & PARKED != 0 {
-            // SAFETY: the key is this cell's own address; no callbacks.
-            unsafe {
-                wait::unpark_all(self.key(), wait::DEFAULT_UNPARK_TOKEN);
-            }
+            latch::wake_all(self.key());
         }
         if let Some(extras) = extras {
             let Extras {

@@ -59,7 +59,7 @@ use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::primitive::{spin_loop, yield_now, UnsafeCell};
 use crate::sync::Lock;
-use crate::wait::{self, ParkResult, SpinWait, UnparkResult};
+use crate::wait::{self, Deadline, Latch, ParkResult, SpinWait, UnparkResult};
 
 /// One queued task, and the scope it belongs to if it is scoped. Fields drop in order: the
 /// task's reference first, then the ticket that lets its scope end.
@@ -154,9 +154,9 @@ pub(crate) struct Injector {
     sleepers: AtomicUsize,
     /// Workers spinning for work right now (at most one, by policy).
     spinning: AtomicUsize,
-    /// Workers started (or reserved) and not yet gone; its address is the key of
-    /// `wait_all_exited`.
-    alive: AtomicUsize,
+    /// Workers started (or reserved) and not yet gone: a latch `wait_all_exited` waits on
+    /// to reach zero.
+    alive: Latch,
     /// Worker indices handed out.
     started: AtomicUsize,
     /// Indices handed out whose worker never started: handed out again first, so failed
@@ -185,7 +185,7 @@ impl Injector {
             head_index: CachePadded::new(AtomicUsize::new(0)),
             sleepers: AtomicUsize::new(0),
             spinning: AtomicUsize::new(0),
-            alive: AtomicUsize::new(0),
+            alive: Latch::new(0),
             started: AtomicUsize::new(0),
             returned: Lock::new(Vec::new()),
         }
@@ -207,7 +207,7 @@ impl Injector {
 
     /// Live workers, reserved ones included (a snapshot).
     pub(crate) fn alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.alive.count()
     }
 
     /// Worker indices handed out (a snapshot): indices `0..started()` may have slots.
@@ -225,7 +225,7 @@ impl Injector {
         max_workers: usize,
         busy: impl FnOnce(usize) -> usize,
     ) -> Result<Pushed, Job> {
-        let alive = self.alive.load(Ordering::Relaxed);
+        let alive = self.alive.count();
         let reserved = alive < max_workers && self.reserve(alive, busy);
         if let Err(job) = self.push_job(job) {
             if reserved {
@@ -278,11 +278,7 @@ impl Injector {
     #[cold]
     fn reserve(&self, alive: usize, busy: impl FnOnce(usize) -> usize) -> bool {
         let idle = alive.saturating_sub(busy(self.started()));
-        self.len() >= idle
-            && self
-                .alive
-                .compare_exchange(alive, alive + 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+        self.len() >= idle && self.alive.increment_from(alive)
     }
 
     /// An index for a reserved worker: one given back by a failed start, else a new one.
@@ -557,35 +553,13 @@ impl Injector {
     /// A reserved worker that could not start, or a worker leaving, is gone. Returns how
     /// many remain.
     pub(crate) fn leave(&self) -> usize {
-        let alive = self.alive.fetch_sub(1, Ordering::AcqRel) - 1;
-        if alive == 0 {
-            // SAFETY: the key is the address of this queue's `alive`; no callbacks.
-            unsafe {
-                wait::unpark_all(wait::key_of(&self.alive), wait::DEFAULT_UNPARK_TOKEN);
-            }
-        }
-        alive
+        self.alive.count_down()
     }
 
     /// Blocks until every worker is gone (call after `close`).
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub(crate) fn wait_all_exited(&self) {
-        while self.alive.load(Ordering::Acquire) != 0 {
-            let validate = || self.alive.load(Ordering::Relaxed) != 0;
-            diagnostics::wait_intent(PrimitiveKind::Future, wait::key_of(&self.alive), None);
-            // SAFETY: the key is the address of this queue's `alive`; `validate` only reads
-            // an atomic, never panics and never calls the wait layer.
-            unsafe {
-                wait::park(
-                    wait::key_of(&self.alive),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    wait::DEFAULT_PARK_TOKEN,
-                    None,
-                );
-            }
-        }
+        self.alive.wait_until(Deadline::NEVER);
     }
 
     /// Fails every queued job with `broken`; how many it failed.
@@ -752,7 +726,8 @@ mod loom_tests {
     fn two_workers_nested_wait() {
         loom::model(|| {
             let q = Arc::new(Injector::new());
-            q.alive.store(2, Ordering::Relaxed);
+            q.alive.increment();
+            q.alive.increment();
             let workers: Vec<_> = (0..2)
                 .map(|_| {
                     let q = Arc::clone(&q);
