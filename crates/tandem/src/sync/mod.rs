@@ -10,7 +10,8 @@
 //!   permits, FIFO hand-off; `raw_semaphore.rs` is their one engine.
 //! - `Event` (`event.rs`): a flag threads wait for.
 //! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
-//! - `Barrier` (`barrier.rs`): a meeting point for a fixed number of threads.
+//! - `Barrier` (`barrier/`): a meeting point for a fixed number of threads; its engine and
+//!   errors beside it.
 
 mod raw_lock;
 mod raw_semaphore;
