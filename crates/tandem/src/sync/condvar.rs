@@ -1,12 +1,12 @@
 //! `Condvar`: a condition variable over a [`Lock`] that already exists — Python's
 //! `threading.Condition(lock)` — waiting through that lock's own guard, parking_lot style.
-//! The engine is `Condition`'s (`RawCondvar` in `condition.rs`).
+//! The engine is `Condition`'s (`RawCondvar` in `raw_condvar.rs`).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::condition::RawCondvar;
 use super::lock::LockGuard;
+use super::raw_condvar::RawCondvar;
 use crate::wait::Deadline;
 
 /// A condition variable that waits on a [`Lock`](super::Lock)'s own guard: Python's

@@ -5,7 +5,7 @@
 //! - `RLock` (`rlock.rs`): a lock its owner may re-enter.
 //! - `Condition` (`condition.rs`): a lock and its wait set.
 //! - [`Condvar`] (`condvar.rs`): a wait set over a `Lock` that already exists (several per
-//!   lock), waiting through the lock's own guard; `Condition`'s engine.
+//!   lock), waiting through the lock's own guard. `raw_condvar.rs` is the wait set both use.
 //! - `Semaphore` (`semaphore.rs`), `BoundedSemaphore` (`bounded_semaphore.rs`): counted
 //!   permits, FIFO hand-off; `raw_semaphore.rs` is their one engine.
 //! - `Event` (`event.rs`): a flag threads wait for.
@@ -13,6 +13,7 @@
 //! - `Barrier` (`barrier/`): a meeting point for a fixed number of threads; its engine and
 //!   errors beside it.
 
+mod raw_condvar;
 mod raw_lock;
 mod raw_semaphore;
 
