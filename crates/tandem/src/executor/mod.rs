@@ -28,7 +28,7 @@
 //! - `pool.rs`: [`ThreadPoolExecutor`], its [`Builder`] and [`PoolStats`]; the worker loop.
 //! - `injector.rs`: the pool's job queue (a lock-free push for submitters) and worker
 //!   bookkeeping: sleeping, waking, starting and counting workers (on the wait layer).
-//! - `task.rs`: [`Task`], the public handle; `cell.rs`: the completion cell under it (the
+//! - `task.rs`: [`Task`], the public handle; `cell/`: the completion cell under it (the
 //!   state machine, callbacks, wakers, parking).
 //! - `waiter.rs`: [`wait`], [`as_completed`] and the [`Waitable`] tasks they accept.
 //! - `map.rs`: [`Map`] and [`MapOptions`], the ordered `map`; `scope.rs`: [`Scope`], tasks that borrow.
