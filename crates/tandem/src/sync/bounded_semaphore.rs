@@ -8,6 +8,7 @@ use super::raw_semaphore::RawSemaphore;
 #[allow(unused_imports)] // for the docs
 use super::semaphore::Semaphore;
 use super::semaphore::{OverReleaseError, SemaphorePermit, TooManyPermitsError};
+use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
 /// A semaphore that refuses to be released above its initial value:
@@ -74,29 +75,17 @@ impl BoundedSemaphore {
         self.raw.tag.stats()
     }
 
-    /// A bounded semaphore with `value` free permits, which is also its bound (0 allowed).
-    /// Python: `threading.BoundedSemaphore(value)`.
-    ///
-    /// # Panics
-    /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
-    #[cfg(not(tandem_loom))]
-    pub const fn new(value: usize) -> Self {
-        BoundedSemaphore {
-            raw: RawSemaphore::new(value),
-            bound: value,
-        }
-    }
-
-    /// A bounded semaphore with `value` free permits, which is also its bound (0 allowed).
-    /// Python: `threading.BoundedSemaphore(value)`.
-    ///
-    /// # Panics
-    /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
-    #[cfg(tandem_loom)]
-    pub fn new(value: usize) -> Self {
-        BoundedSemaphore {
-            raw: RawSemaphore::new(value),
-            bound: value,
+    loom_const_fn! {
+        /// A bounded semaphore with `value` free permits, which is also its bound (0 allowed).
+        /// Python: `threading.BoundedSemaphore(value)`.
+        ///
+        /// # Panics
+        /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
+        pub fn new(value: usize) -> Self {
+            BoundedSemaphore {
+                raw: RawSemaphore::new(value),
+                bound: value,
+            }
         }
     }
 

@@ -12,6 +12,7 @@ use super::lock::{Lock, LockGuard};
 use super::raw_condvar::RawCondvar;
 use super::raw_lock::RawLock;
 use super::rlock::{RLock, RLockGuard};
+use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
 // The sealed trait's methods mention crate-private types (`RawLock`, `RawCondvar`,
@@ -274,53 +275,33 @@ pub struct Condition<T, L = Lock<T>> {
 }
 
 impl<T> Condition<T> {
-    /// A condition over a new [`Lock`] holding `value`.
-    /// Python: `threading.Condition(threading.Lock())`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new(value: T) -> Self {
-        Condition::with_lock(Lock::new(value))
-    }
-
-    /// A condition over a new [`Lock`] holding `value`.
-    /// Python: `threading.Condition(threading.Lock())`.
-    #[cfg(tandem_loom)]
-    pub fn new(value: T) -> Self {
-        Condition::with_lock(Lock::new(value))
+    loom_const_fn! {
+        /// A condition over a new [`Lock`] holding `value`.
+        /// Python: `threading.Condition(threading.Lock())`.
+        pub fn new(value: T) -> Self {
+            Condition::with_lock(Lock::new(value))
+        }
     }
 }
 
 impl<T> Condition<T, RLock<T>> {
-    /// A condition over a new [`RLock`] holding `value`. Python: `threading.Condition()`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new_reentrant(value: T) -> Self {
-        Condition::with_lock(RLock::new(value))
-    }
-
-    /// A condition over a new [`RLock`] holding `value`. Python: `threading.Condition()`.
-    #[cfg(tandem_loom)]
-    pub fn new_reentrant(value: T) -> Self {
-        Condition::with_lock(RLock::new(value))
+    loom_const_fn! {
+        /// A condition over a new [`RLock`] holding `value`. Python: `threading.Condition()`.
+        pub fn new_reentrant(value: T) -> Self {
+            Condition::with_lock(RLock::new(value))
+        }
     }
 }
 
 impl<T, L> Condition<T, L> {
-    /// A condition over `lock`, which it owns from now on. Python: `threading.Condition(lock)`.
-    #[cfg(not(tandem_loom))]
-    pub const fn with_lock(lock: L) -> Self {
-        Condition {
-            cv: RawCondvar::new(),
-            _data: PhantomData,
-            lock,
-        }
-    }
-
-    /// A condition over `lock`, which it owns from now on. Python: `threading.Condition(lock)`.
-    #[cfg(tandem_loom)]
-    pub fn with_lock(lock: L) -> Self {
-        Condition {
-            cv: RawCondvar::new(),
-            _data: PhantomData,
-            lock,
+    loom_const_fn! {
+        /// A condition over `lock`, which it owns from now on. Python: `threading.Condition(lock)`.
+        pub fn with_lock(lock: L) -> Self {
+            Condition {
+                cv: RawCondvar::new(),
+                _data: PhantomData,
+                lock,
+            }
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::lock::LockGuard;
 use super::raw_condvar::RawCondvar;
+use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
 /// A condition variable that waits on a [`Lock`](super::Lock)'s own guard: Python's
@@ -67,19 +68,12 @@ pub struct Condvar {
 }
 
 impl Condvar {
-    /// A condition variable with no waiters. Python: `threading.Condition(lock)`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new() -> Self {
-        Condvar {
-            raw: RawCondvar::new(),
-        }
-    }
-
-    /// A condition variable with no waiters. Python: `threading.Condition(lock)`.
-    #[cfg(tandem_loom)]
-    pub fn new() -> Self {
-        Condvar {
-            raw: RawCondvar::new(),
+    loom_const_fn! {
+        /// A condition variable with no waiters. Python: `threading.Condition(lock)`.
+        pub fn new() -> Self {
+            Condvar {
+                raw: RawCondvar::new(),
+            }
         }
     }
 

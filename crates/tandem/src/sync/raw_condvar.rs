@@ -24,6 +24,7 @@
 use super::raw_lock::{RawLock, TOKEN_HANDOFF};
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
+use crate::primitive::loom_const_fn;
 use crate::wait::{self, Deadline, ParkResult, RequeueOp, UnparkResult, UnparkToken};
 
 /// Unpark token from the condition itself: the lock was not handed over; take it.
@@ -39,19 +40,12 @@ pub(crate) struct RawCondvar {
 }
 
 impl RawCondvar {
-    /// A condition variable nobody waits on.
-    #[cfg(not(tandem_loom))]
-    pub(crate) const fn new() -> Self {
-        RawCondvar {
-            state: AtomicUsize::new(0),
-        }
-    }
-
-    /// A condition variable nobody waits on.
-    #[cfg(tandem_loom)]
-    pub(crate) fn new() -> Self {
-        RawCondvar {
-            state: AtomicUsize::new(0),
+    loom_const_fn! {
+        /// A condition variable nobody waits on.
+        pub(crate) fn new() -> Self {
+            RawCondvar {
+                state: AtomicUsize::new(0),
+            }
         }
     }
 

@@ -33,6 +33,7 @@ use std::cell::Cell;
 use super::semaphore::{OverReleaseError, SemaphorePermit, TooManyPermitsError};
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
+use crate::primitive::loom_const_fn;
 use crate::wait::{self, Deadline, FilterOp, ParkResult, ParkToken, SpinWait, UnparkToken};
 
 const WAITERS: usize = 0b1;
@@ -75,27 +76,16 @@ pub(crate) struct RawSemaphore {
 }
 
 impl RawSemaphore {
-    #[cfg(not(tandem_loom))]
-    pub(super) const fn new(permits: usize) -> Self {
-        assert!(
-            permits <= MAX_PERMITS,
-            "a semaphore holds at most Semaphore::MAX_PERMITS permits"
-        );
-        RawSemaphore {
-            state: AtomicUsize::new(permits << SHIFT),
-            tag: diagnostics::Tag::new(),
-        }
-    }
-
-    #[cfg(tandem_loom)]
-    pub(super) fn new(permits: usize) -> Self {
-        assert!(
-            permits <= MAX_PERMITS,
-            "a semaphore holds at most Semaphore::MAX_PERMITS permits"
-        );
-        RawSemaphore {
-            state: AtomicUsize::new(permits << SHIFT),
-            tag: diagnostics::Tag::new(),
+    loom_const_fn! {
+        pub(super) fn new(permits: usize) -> Self {
+            assert!(
+                permits <= MAX_PERMITS,
+                "a semaphore holds at most Semaphore::MAX_PERMITS permits"
+            );
+            RawSemaphore {
+                state: AtomicUsize::new(permits << SHIFT),
+                tag: diagnostics::Tag::new(),
+            }
         }
     }
 

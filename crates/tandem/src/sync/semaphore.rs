@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
+use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
 /// A release Python refuses with `ValueError`: one that would raise a semaphore above its
@@ -248,25 +249,15 @@ impl Semaphore {
     /// The most permits a semaphore can hold (`usize::MAX / 2`).
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
-    /// A semaphore with `value` free permits (0 allowed). Python: `threading.Semaphore(value)`.
-    ///
-    /// # Panics
-    /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
-    #[cfg(not(tandem_loom))]
-    pub const fn new(value: usize) -> Self {
-        Semaphore {
-            raw: RawSemaphore::new(value),
-        }
-    }
-
-    /// A semaphore with `value` free permits (0 allowed). Python: `threading.Semaphore(value)`.
-    ///
-    /// # Panics
-    /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
-    #[cfg(tandem_loom)]
-    pub fn new(value: usize) -> Self {
-        Semaphore {
-            raw: RawSemaphore::new(value),
+    loom_const_fn! {
+        /// A semaphore with `value` free permits (0 allowed). Python: `threading.Semaphore(value)`.
+        ///
+        /// # Panics
+        /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
+        pub fn new(value: usize) -> Self {
+            Semaphore {
+                raw: RawSemaphore::new(value),
+            }
         }
     }
 
