@@ -19,7 +19,7 @@
 //!   survive a process killed while holding them (`robust.rs`): a lock is handed on with
 //!   [`OwnerDied`], a dead holder's semaphore permits return, a barrier breaks.
 //!
-//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (`queue.rs`): the vocabulary of
+//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (`queue/`): the vocabulary of
 //!   [`queue`](crate::queue) across processes, in a shared-memory ring of length-prefixed
 //!   records, with no feeder thread.
 //!
