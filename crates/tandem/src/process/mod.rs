@@ -23,7 +23,7 @@
 //!   [`queue`](crate::queue) across processes, in a shared-memory ring of length-prefixed
 //!   records, with no feeder thread.
 //!
-//! - [`ProcessPoolExecutor`] and [`Pool`] (`pool.rs`): worker processes behind the thread
+//! - [`ProcessPoolExecutor`] and [`Pool`] (`pool/`): worker processes behind the thread
 //!   executor's [`Task`](crate::executor::Task) futures; a crashed worker fails only its
 //!   own task and is replaced.
 //!
