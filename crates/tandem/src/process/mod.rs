@@ -1,7 +1,7 @@
 //! Python's `multiprocessing`: child processes that run Rust functions, pipes between them,
 //! and plain data in shared memory. Linux only (pidfds, `memfd`, shared futexes).
 //!
-//! - [`Process`] (`spawn.rs`): start a child that runs `fn(A) -> R`, join it for the `R`;
+//! - [`Process`] (`spawn/`): start a child that runs `fn(A) -> R`, join it for the `R`;
 //!   [`init`] / [`child_entry!`](crate::child_entry) is the child's way in. A supervisor
 //!   thread (`supervisor.rs`) starts and reaps every child: no zombies, no `SIGCHLD`
 //!   handler, children die with their parent unless asked not to.
