@@ -26,7 +26,7 @@
 //!
 //! What lives where:
 //! - `pool.rs`: [`ThreadPoolExecutor`], its [`Builder`] and [`PoolStats`]; the worker loop.
-//! - `injector.rs`: the pool's job queue (a lock-free push for submitters) and worker
+//! - `injector/`: the pool's job queue (a lock-free push for submitters) and worker
 //!   bookkeeping: sleeping, waking, starting and counting workers (on the wait layer).
 //! - `task.rs`: [`Task`], the public handle; `cell/`: the completion cell under it (the
 //!   state machine, callbacks, wakers, parking).
