@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::raw_semaphore::RawSemaphore;
-#[allow(unused_imports)] // for the docs
+#[cfg(doc)]
 use super::semaphore::Semaphore;
 use super::semaphore::{OverReleaseError, SemaphorePermit, TooManyPermitsError};
 use crate::primitive::loom_const_fn;

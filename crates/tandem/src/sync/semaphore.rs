@@ -9,6 +9,9 @@ use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
 use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
+#[cfg(doc)]
+use super::BoundedSemaphore;
+
 /// A release Python refuses with `ValueError`: one that would raise a semaphore above its
 /// bound (`Semaphore released too many times`), or a release of zero permits (`n must be
 /// one or more`, Python 3.9+; then [`released`](Self::released) is 0).

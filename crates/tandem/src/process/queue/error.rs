@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+#[cfg(doc)]
+use super::JoinableQueue;
+
 /// Why a put failed; the item comes back in every case ([`PutError::into_inner`]).
 #[derive(Debug)]
 #[non_exhaustive]

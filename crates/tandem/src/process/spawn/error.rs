@@ -4,6 +4,9 @@ use super::{EXIT_PANICKED, EXIT_REFUSED};
 use std::fmt;
 use std::io;
 
+#[cfg(doc)]
+use super::{init, Process};
+
 /// Why a child process could not be started.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use super::engine::{ABORTED, ACTION_PANICKED, RESET, TIMED_OUT};
+#[cfg(doc)]
+use super::Barrier;
 
 /// A barrier was asked for an impossible number of parties (0). Python: `ValueError`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
