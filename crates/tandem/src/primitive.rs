@@ -9,6 +9,30 @@ pub(crate) use std::sync::atomic;
 #[cfg(tandem_loom)]
 pub(crate) use loom::sync::atomic;
 
+/// Declares a function `const` normally and plain under loom, whose atomics and cells have
+/// no `const fn new`: one body, written once, instead of two `cfg`'d copies.
+///
+/// ```ignore
+/// loom_const_fn! {
+///     /// An unlocked lock.
+///     pub(crate) fn new() -> Self {
+///         RawLock { state: AtomicU8::new(0) }
+///     }
+/// }
+/// ```
+macro_rules! loom_const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident ($($args:tt)*) -> $ret:ty $body:block) => {
+        $(#[$attr])*
+        #[cfg(not(tandem_loom))]
+        $vis const fn $name($($args)*) -> $ret $body
+
+        $(#[$attr])*
+        #[cfg(tandem_loom)]
+        $vis fn $name($($args)*) -> $ret $body
+    };
+}
+pub(crate) use loom_const_fn;
+
 /// A hint that we are spinning; under loom a yield, so models make progress.
 #[inline]
 #[allow(dead_code)]

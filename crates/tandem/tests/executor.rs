@@ -15,8 +15,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use tandem::executor::{
-    as_completed, wait, BuildError, ReturnWhen, SubmitError, Task, TaskError, ThreadPoolExecutor,
-    TimeoutError, Waitable,
+    as_completed, wait, BuildError, MapOptions, ReturnWhen, SubmitError, Task, TaskError,
+    ThreadPoolExecutor, TimeoutError, Waitable,
 };
 
 mod common;
@@ -874,39 +874,52 @@ fn map_in_order() {
     let pool = pool(4);
     let out: Vec<_> = pool
         .map(|x: u64| x.pow(2), 0..100)
+        .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(out, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
     let chunked: Vec<_> = pool
-        .map(|x: u64| x + 1, 0..1000)
-        .chunksize(64)
+        .map_with(|x: u64| x + 1, 0..1000, MapOptions::new().chunksize(64))
+        .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(chunked, (1..=1000).collect::<Vec<_>>());
-    let empty: Vec<_> = pool.map(|x: u8| x, Vec::new()).collect();
+    let empty: Vec<_> = pool.map(|x: u8| x, Vec::new()).unwrap().collect();
     assert!(empty.is_empty());
 }
 
 #[test]
-fn map_is_lazy() {
+fn map_submits_every_item_at_the_call() {
+    // Python: executor.map submits every item when it is called (it used to be lazy here).
     let pool = pool(2);
     let pulled = Arc::new(AtomicUsize::new(0));
     let p = Arc::clone(&pulled);
     let items = (0..10).inspect(move |_| {
         p.fetch_add(1, Ordering::SeqCst);
     });
-    let mut results = pool.map(|x: i32| x, items);
-    assert_eq!(
-        pulled.load(Ordering::SeqCst),
-        0,
-        "nothing before the first next()"
-    );
-    assert_eq!(results.next(), Some(Ok(0)));
+    let mut results = pool.map(|x: i32| x, items).unwrap();
     assert_eq!(
         pulled.load(Ordering::SeqCst),
         10,
-        "without buffersize, all at once"
+        "without buffersize, every item at the call"
     );
+    assert_eq!(results.next(), Some(Ok(0)));
+}
+
+#[test]
+fn shutdown_right_after_map_runs_every_item() {
+    // Python: with ThreadPoolExecutor() as ex: it = ex.map(f, items) — leaving the block
+    // (shutdown(wait=True)) runs every item, and their results can still be read.
+    for chunk in [1, 3] {
+        let pool = pool(1);
+        let results = pool
+            .map_with(|x: u32| x * 2, 0..20, MapOptions::new().chunksize(chunk))
+            .unwrap();
+        pool.shutdown(true, false);
+        let out: Vec<_> = results.collect();
+        assert_eq!(out, (0..20).map(|x| Ok(x * 2)).collect::<Vec<_>>());
+        assert_eq!(pool.stats().tasks_cancelled, 0);
+    }
 }
 
 #[test]
@@ -915,7 +928,7 @@ fn map_panic_fails_only_its_item() {
     for chunk in [1, 4] {
         let pool = pool(2);
         let out: Vec<_> = pool
-            .map(
+            .map_with(
                 |x: i32| {
                     if x == 5 {
                         panic!("five")
@@ -923,8 +936,9 @@ fn map_panic_fails_only_its_item() {
                     x
                 },
                 0..10,
+                MapOptions::new().chunksize(chunk),
             )
-            .chunksize(chunk)
+            .unwrap()
             .collect();
         assert_eq!(out.len(), 10);
         assert_eq!(out[5], Err(TaskError::Panicked("five".into())));
@@ -950,6 +964,7 @@ fn map_timeout() {
             },
             0..6,
         )
+        .unwrap()
         .timeout(Duration::from_millis(100))
         .collect();
     assert!(start.elapsed() >= Duration::from_millis(100));
@@ -968,11 +983,19 @@ fn map_buffersize_bounds_look_ahead() {
     let endless = (0u64..).inspect(move |_| {
         p.fetch_add(1, Ordering::SeqCst);
     });
-    let mut results = pool.map(|x| x * 10, endless).buffersize(4);
+    let mut results = pool
+        .map_with(|x| x * 10, endless, MapOptions::new().buffersize(4))
+        .unwrap();
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        4,
+        "buffersize tasks submitted at the call"
+    );
     assert_eq!(results.next(), Some(Ok(0)));
-    assert!(
-        pulled.load(Ordering::SeqCst) <= 5,
-        "read at most buffersize + 1 ahead"
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        5,
+        "one more per result taken"
     );
     let first: Vec<_> = results.by_ref().take(99).map(Result::unwrap).collect();
     assert_eq!(first[98], 990);
@@ -985,7 +1008,9 @@ fn map_buffersize_bounds_look_ahead() {
     let endless = (0u64..).inspect(move |_| {
         p.fetch_add(1, Ordering::SeqCst);
     });
-    let mut results = pool.map(|x| x, endless).buffersize(2).chunksize(8);
+    let options = MapOptions::new().buffersize(2).chunksize(8);
+    let mut results = pool.map_with(|x| x, endless, options).unwrap();
+    assert_eq!(pulled.load(Ordering::SeqCst), 2 * 8);
     assert_eq!(results.next(), Some(Ok(0)));
     assert!(pulled.load(Ordering::SeqCst) <= 3 * 8);
 }
@@ -997,16 +1022,18 @@ fn dropping_map_cancels_pending_items() {
     let gate = Gate::new();
     let ran = Arc::new(AtomicUsize::new(0));
     let (g, r) = (Arc::clone(&gate), Arc::clone(&ran));
-    let mut results = pool.map(
-        move |x: i32| {
-            r.fetch_add(1, Ordering::SeqCst);
-            if x == 1 {
-                g.wait();
-            }
-            x
-        },
-        0..50,
-    );
+    let mut results = pool
+        .map(
+            move |x: i32| {
+                r.fetch_add(1, Ordering::SeqCst);
+                if x == 1 {
+                    g.wait();
+                }
+                x
+            },
+            0..50,
+        )
+        .unwrap();
     assert_eq!(results.next(), Some(Ok(0)));
     eventually("item 1 blocks the only worker", || gate.waiting() == 1);
     drop(results);
@@ -1017,20 +1044,40 @@ fn dropping_map_cancels_pending_items() {
 }
 
 #[test]
-fn map_after_shutdown_yields_shut_down_not_cancelled() {
-    // Refused work is reported as refused (Python: RuntimeError), never as Cancelled.
+fn map_after_shutdown_fails_at_the_call() {
+    // Python: RuntimeError from the map call itself, not item by item, and never Cancelled.
     let pool = pool(1);
     pool.shutdown(true, false);
-    let out: Vec<_> = pool.map(|x: i32| x, 0..3).collect();
-    assert_eq!(out, [Err(TaskError::ShutDown)]);
+    assert!(matches!(
+        pool.map(|x: i32| x, 0..3),
+        Err(SubmitError::ShutDown)
+    ));
+    let options = MapOptions::new().buffersize(2);
+    assert!(matches!(
+        pool.map_with(|x: i32| x, 0..3, options),
+        Err(SubmitError::ShutDown)
+    ));
+    assert_eq!(pool.stats().tasks_cancelled, 0);
+}
+
+#[test]
+fn map_look_ahead_refused_by_shutdown_yields_shut_down_not_cancelled() {
+    // A buffersize look-ahead that meets a shutdown: the tasks submitted at the call still
+    // run; the first item the pool refused is reported, in order, as refused.
+    let pool = pool(1);
+    let results = pool
+        .map_with(|x: i32| x, 0..5, MapOptions::new().buffersize(2))
+        .unwrap();
+    pool.shutdown(true, false);
+    let out: Vec<_> = results.collect();
+    assert_eq!(out, [Ok(0), Ok(1), Err(TaskError::ShutDown)]);
 }
 
 #[test]
 #[should_panic(expected = "buffersize(0)")]
 fn map_buffersize_zero_is_an_error() {
     // Python 3.14: ValueError: buffersize must be None or > 0.
-    let pool = pool(1);
-    let _ = pool.map(|x: i32| x, 0..3).buffersize(0);
+    let _ = MapOptions::new().buffersize(0);
 }
 
 // ----- wait (test_wait.py) ------------------------------------------------------------------

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use rayon::prelude::*;
-use tandem::executor::ThreadPoolExecutor;
+use tandem::executor::{MapOptions, ThreadPoolExecutor};
 
 use super::{time, Bench};
 
@@ -92,8 +92,12 @@ fn tandem_map(iters: u64) -> Duration {
     let pool = tandem_pool();
     time(|| {
         let out: Vec<u64> = pool
-            .map(|x: u64| black_box(x) * 2, 0..iters)
-            .chunksize(MAP_CHUNK)
+            .map_with(
+                |x: u64| black_box(x) * 2,
+                0..iters,
+                MapOptions::new().chunksize(MAP_CHUNK),
+            )
+            .expect("the pool is open")
             .map(|r| r.expect("trivial item"))
             .collect();
         black_box(out);

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tandem::executor::{as_completed, TaskError, ThreadPoolExecutor};
+use tandem::executor::{as_completed, MapOptions, TaskError, ThreadPoolExecutor};
 
 use super::{eventually, Report, Scenario};
 
@@ -57,7 +57,10 @@ fn pool(workers: usize) -> ThreadPoolExecutor {
 fn basics(r: &mut Report) {
     r.say("Python: with ThreadPoolExecutor(max_workers=3) as ex: results = list(ex.map(task, range(10)))");
     let pool = pool(3);
-    let squares: Result<Vec<u64>, TaskError> = pool.map(|x: u64| x * x, 0..10).collect();
+    let squares: Result<Vec<u64>, TaskError> = pool
+        .map(|x: u64| x * x, 0..10)
+        .expect("the pool is open")
+        .collect();
     r.check_eq(
         "pool.map(|x| x * x, 0..10)",
         squares,
@@ -253,6 +256,7 @@ fn io_bound(r: &mut Report) {
         // Python: results = executor.map(download_page, urls)
         let results: Vec<Result<(u16, usize), String>> = pool
             .map(move |p: String| download_page(addr, &p), paths.clone())
+            .expect("the pool is open")
             .map(|r| r.unwrap_or_else(|e| Err(e.to_string())))
             .collect();
         let took = start.elapsed();
@@ -333,13 +337,18 @@ fn cpu_bound(r: &mut Report) {
     let start = Instant::now();
     let one_per_item: Vec<(usize, u64)> = pool
         .map(factorial_digits, tiny.clone())
+        .expect("the pool is open")
         .map(|r| r.unwrap_or_default())
         .collect();
     let one_per_item_time = start.elapsed();
     let start = Instant::now();
     let chunked: Vec<(usize, u64)> = pool
-        .map(factorial_digits, tiny.clone())
-        .chunksize(1_000)
+        .map_with(
+            factorial_digits,
+            tiny.clone(),
+            MapOptions::new().chunksize(1_000),
+        )
+        .expect("the pool is open")
         .map(|r| r.unwrap_or_default())
         .collect();
     let chunked_time = start.elapsed();

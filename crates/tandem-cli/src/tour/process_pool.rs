@@ -64,6 +64,7 @@ fn process_pool(r: &mut Report) {
     let start = Instant::now();
     let by_threads: Vec<(usize, u64)> = threads
         .map(digits, heavy.clone())
+        .expect("the pool is open")
         .map(|r| r.unwrap_or_default())
         .collect();
     let t_threads = start.elapsed();

@@ -33,8 +33,9 @@ pub enum TaskError<E = Infallible> {
     BrokenPool(BrokenPool),
     /// The wait ran out of time; the task itself goes on and its value can still be had.
     Timeout,
-    /// The work was never submitted: the pool was shut down before a lazy
-    /// [`map`](super::ThreadPoolExecutor::map) could submit it (Python raises
+    /// The work was never submitted: the pool was shut down before a `buffersize`
+    /// look-ahead of [`map_with`](super::ThreadPoolExecutor::map_with) could submit it
+    /// (Python raises
     /// `RuntimeError: cannot schedule new futures after shutdown`). Not a cancellation:
     /// nothing was cancelled, the pool refused it.
     ShutDown,

@@ -1,7 +1,9 @@
-//! `Map`: Python's `executor.map(fn, items, timeout=, buffersize=)`, lazy and ordered.
+//! `Map`: Python's `executor.map(fn, items, timeout=, buffersize=)`, ordered; every item
+//! submitted at the call (or, with a `buffersize`, that many and one more per result).
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +13,81 @@ use super::pool::ThreadPoolExecutor;
 use super::task::Task;
 use crate::wait::Deadline;
 
+/// How [`ThreadPoolExecutor::map_with`] submits its items: Python's `buffersize`, and a
+/// `chunksize` (which Python's thread pool ignores). `MapOptions::new()` is what
+/// [`ThreadPoolExecutor::map`] uses: one task per item, every item submitted at the call.
+///
+/// ```
+/// use tandem::executor::{MapOptions, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// // Python 3.14: ex.map(f, itertools.count(), buffersize=8): an endless input, read
+/// // only as far ahead as 8 tasks.
+/// let first: Vec<u64> = pool
+///     .map_with(|x: u64| x + 1, 0.., MapOptions::new().buffersize(8))?
+///     .take(3)
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(first, [1, 2, 3]);
+/// # Ok::<(), tandem::executor::SubmitError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapOptions {
+    chunksize: usize,
+    buffersize: Option<NonZeroUsize>,
+}
+
+impl MapOptions {
+    /// One task per item, every item submitted at the call (Python's defaults).
+    pub const fn new() -> Self {
+        MapOptions {
+            chunksize: 1,
+            buffersize: None,
+        }
+    }
+
+    /// Submits `n` tasks at the call, then one more each time a task's results are taken
+    /// (Python 3.14's `buffersize`), so an endless input does not exhaust memory.
+    ///
+    /// # Panics
+    /// If `n` is 0 (Python: `ValueError: buffersize must be None or > 0`): no task could
+    /// ever be submitted.
+    #[track_caller]
+    pub const fn buffersize(mut self, n: usize) -> Self {
+        match NonZeroUsize::new(n) {
+            Some(n) => self.buffersize = Some(n),
+            None => panic!(
+                "MapOptions::buffersize(0): the look-ahead must be at least one task; pass 1 \
+                 or more, or leave it unset to submit everything at once"
+            ),
+        }
+        self
+    }
+
+    /// Sends items to the workers `n` at a time (one task per chunk), which amortizes the
+    /// per-task cost for tiny functions. Python's thread pool ignores `chunksize`; results
+    /// still come one per item, in order, and a panic fails only its own item. Zero counts
+    /// as one. With a [`buffersize`](Self::buffersize), a chunk counts as one task.
+    pub const fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = if n == 0 { 1 } else { n };
+        self
+    }
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions::new()
+    }
+}
+
 /// A task of a `Map`, in input order.
 enum InFlight<T> {
     /// One item.
     One(Task<T>),
     /// `chunksize` items, each caught separately: a panic fails only its own item.
     Chunk(Task<Vec<Result<T, String>>>, usize),
-    /// Items the pool refused (it was shut down or broken meanwhile).
+    /// Items the pool refused after the call (it was shut down or broken meanwhile, while a
+    /// `buffersize` look-ahead still had items to submit).
     Refused(usize, TaskError),
 }
 
@@ -43,7 +113,7 @@ impl<T> InFlight<T> {
     }
 }
 
-/// What a submission the pool refused becomes for the items it carried.
+/// What a submission the pool refused after the call becomes for the items it carried.
 fn refused(e: SubmitError) -> TaskError {
     match e {
         SubmitError::BrokenPool(b) => TaskError::BrokenPool(b),
@@ -56,14 +126,15 @@ fn refused(e: SubmitError) -> TaskError {
 /// as `Result<T, TaskError>` (a panicking item yields `Err(TaskError::Panicked(..))` and the
 /// others go on).
 ///
-/// It is lazy: the first `next()` submits tasks (all of them, or `buffersize` of them), and
-/// each result taken submits the next one when a `buffersize` is set, so the input is read
-/// only as far ahead as that. Dropping the iterator cancels the tasks not yet started, as
-/// Python does when its `map` generator is closed.
+/// Every task was submitted when `map` was called (with a
+/// [`buffersize`](MapOptions::buffersize), that many, and one more each time a task's
+/// results are taken), so a `shutdown(wait = true)` after the call runs them and their
+/// results can still be read here. Dropping the iterator cancels the tasks not yet started,
+/// as Python does when its `map` generator is closed.
 ///
 /// After a [`timeout`](Map::timeout) has passed, the next wait that would block yields
 /// `Err(TaskError::Timeout)`, cancels the remaining tasks and ends the iteration.
-#[must_use = "a Map does nothing until iterated"]
+#[must_use = "dropping a Map cancels its tasks not yet started"]
 pub struct Map<'a, I, F, T>
 where
     I: Iterator,
@@ -72,8 +143,7 @@ where
     f: Arc<F>,
     /// `None` once exhausted (or once the pool refused a submission).
     items: Option<I>,
-    chunksize: usize,
-    buffersize: Option<usize>,
+    options: MapOptions,
     created: Instant,
     deadline: Deadline,
     in_flight: VecDeque<InFlight<T>>,
@@ -81,7 +151,6 @@ where
     chunk: Option<std::vec::IntoIter<Result<T, String>>>,
     /// An error to yield for this many more items (a failed chunk, a refused submission).
     repeat: Option<(TaskError, usize)>,
-    started: bool,
     finished: bool,
 }
 
@@ -92,38 +161,36 @@ where
     F: Fn(I::Item) -> T + Send + Sync + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn new(pool: &'a ThreadPoolExecutor, f: F, items: I) -> Self {
-        Map {
+    /// Submits the first tasks: all of them, or `buffersize` of them. A refusal fails the
+    /// whole call (the tasks already submitted are cancelled: no one could read them).
+    pub(crate) fn new(
+        pool: &'a ThreadPoolExecutor,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Self, SubmitError> {
+        let mut map = Map {
             pool,
             f: Arc::new(f),
             items: Some(items),
-            chunksize: 1,
-            buffersize: None,
+            options,
             created: Instant::now(),
             deadline: Deadline::NEVER,
             in_flight: VecDeque::new(),
             chunk: None,
             repeat: None,
-            started: false,
             finished: false,
+        };
+        let mut budget = options.buffersize.map_or(usize::MAX, NonZeroUsize::get);
+        while budget > 0 {
+            match map.submit_next() {
+                Ok(true) => budget -= 1,
+                Ok(false) => break,
+                // `map`'s drop cancels what was submitted.
+                Err((_, e)) => return Err(e),
+            }
         }
-    }
-
-    /// Keeps at most `n` tasks submitted ahead of the results taken (Python 3.14's
-    /// `buffersize`), so an endless input does not exhaust memory.
-    ///
-    /// # Panics
-    /// If `n` is 0 (Python: `ValueError: buffersize must be None or > 0`): no task could
-    /// ever be submitted.
-    #[track_caller]
-    pub fn buffersize(mut self, n: usize) -> Self {
-        assert!(
-            n != 0,
-            "Map::buffersize(0): the look-ahead must be at least one task; pass 1 or more, \
-             or leave it unset to submit everything at once"
-        );
-        self.buffersize = Some(n);
-        self
+        Ok(map)
     }
 
     /// Gives up waiting `timeout` after the call to `map` (as Python counts it). A timeout
@@ -136,32 +203,24 @@ where
         self
     }
 
-    /// Sends items to the workers `n` at a time (one task per chunk), which amortizes the
-    /// per-task cost for tiny functions. Python's thread pool ignores `chunksize`; results
-    /// still come one per item, in order, and a panic fails only its own item. Zero counts
-    /// as one.
-    pub fn chunksize(mut self, n: usize) -> Self {
-        self.chunksize = n.max(1);
-        self
-    }
-
-    /// Submits the next task; `false` when there is nothing more to submit.
-    fn submit_next(&mut self) -> bool {
+    /// Submits the next task: `Ok(false)` when there is nothing more to submit; the pool's
+    /// refusal as `Err`, with the number of items it carried (no more are read after it).
+    fn submit_next(&mut self) -> Result<bool, (usize, SubmitError)> {
         let Some(items) = self.items.as_mut() else {
-            return false;
+            return Ok(false);
         };
         let f = Arc::clone(&self.f);
-        let (submitted, n) = if self.chunksize == 1 {
+        let (submitted, n) = if self.options.chunksize == 1 {
             let Some(item) = items.next() else {
                 self.items = None;
-                return false;
+                return Ok(false);
             };
             (self.pool.submit(move || f(item)).map(InFlight::One), 1)
         } else {
-            let chunk: Vec<I::Item> = items.by_ref().take(self.chunksize).collect();
+            let chunk: Vec<I::Item> = items.by_ref().take(self.options.chunksize).collect();
             if chunk.is_empty() {
                 self.items = None;
-                return false;
+                return Ok(false);
             }
             let n = chunk.len();
             let task = self.pool.submit(move || {
@@ -179,19 +238,26 @@ where
             (task.map(|t| InFlight::Chunk(t, n)), n)
         };
         match submitted {
-            Ok(in_flight) => self.in_flight.push_back(in_flight),
+            Ok(in_flight) => {
+                self.in_flight.push_back(in_flight);
+                Ok(true)
+            }
             Err(e) => {
-                self.in_flight.push_back(InFlight::Refused(n, refused(e)));
                 self.items = None;
+                Err((n, e))
             }
         }
-        true
     }
 
-    fn top_up(&mut self) {
-        match self.buffersize {
-            None => while self.submit_next() {},
-            Some(n) => while self.in_flight.len() < n && self.submit_next() {},
+    /// With a `buffersize`, one more task as one is taken (Python 3.14 submits it before
+    /// waiting for the one taken). A refusal now is reported in order, item by item.
+    fn submit_one_more(&mut self) {
+        if self.options.buffersize.is_none() {
+            return;
+        }
+        if let Err((n, e)) = self.submit_next() {
+            // After the results before it; no item is read after it.
+            self.in_flight.push_back(InFlight::Refused(n, refused(e)));
         }
     }
 
@@ -246,21 +312,19 @@ where
         if self.finished {
             return None;
         }
-        if !self.started {
-            self.started = true;
-            self.top_up();
-        }
         loop {
-            let Some(front) = self.in_flight.front() else {
+            let Some(front) = self.in_flight.pop_front() else {
                 self.finished = true;
                 return None;
             };
+            self.submit_one_more();
             if !front.wait(self.deadline) {
+                front.cancel();
                 self.cancel_all();
                 self.finished = true;
                 return Some(Err(TaskError::Timeout));
             }
-            let result = match self.in_flight.pop_front().expect("front exists") {
+            let result = match front {
                 InFlight::One(task) => Some(task.result()),
                 InFlight::Chunk(task, n) => {
                     match task.result() {
@@ -274,7 +338,6 @@ where
                     self.take_ready()
                 }
             };
-            self.top_up();
             if result.is_some() {
                 return result;
             }
@@ -318,8 +381,7 @@ impl<I: Iterator, F, T> fmt::Debug for Map<'_, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("in_flight", &self.in_flight.len())
-            .field("chunksize", &self.chunksize)
-            .field("buffersize", &self.buffersize)
+            .field("options", &self.options)
             .field("finished", &self.finished)
             .finish()
     }

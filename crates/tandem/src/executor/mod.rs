@@ -26,12 +26,12 @@
 //!
 //! What lives where:
 //! - `pool.rs`: [`ThreadPoolExecutor`], its [`Builder`] and [`PoolStats`]; the worker loop.
-//! - `injector.rs`: the pool's job queue (a lock-free push for submitters) and worker
+//! - `injector/`: the pool's job queue (a lock-free push for submitters) and worker
 //!   bookkeeping: sleeping, waking, starting and counting workers (on the wait layer).
-//! - `task.rs`: [`Task`], the public handle; `cell.rs`: the completion cell under it (the
+//! - `task.rs`: [`Task`], the public handle; `cell/`: the completion cell under it (the
 //!   state machine, callbacks, wakers, parking).
 //! - `waiter.rs`: [`wait`], [`as_completed`] and the [`Waitable`] tasks they accept.
-//! - `map.rs`: [`Map`], the lazy ordered `map`; `scope.rs`: [`Scope`], tasks that borrow.
+//! - `map.rs`: [`Map`] and [`MapOptions`], the ordered `map`; `scope.rs`: [`Scope`], tasks that borrow.
 //! - `error.rs`: [`TaskError`], [`SubmitError`], [`BrokenPool`], [`TimeoutError`],
 //!   [`BuildError`].
 
@@ -45,7 +45,7 @@ mod task;
 mod waiter;
 
 pub use error::{BrokenPool, BuildError, SubmitError, TaskError, TimeoutError};
-pub use map::Map;
+pub use map::{Map, MapOptions};
 pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
 pub use scope::Scope;
 pub use task::Task;

@@ -13,7 +13,7 @@ use crossbeam_utils::CachePadded;
 use super::cell::{quietly, Cell, CellApi, Ending, Run};
 use super::error::{drop_payload, panic_message, BrokenPool, BuildError, SubmitError};
 use super::injector::{Injector, Job, Pushed};
-use super::map::Map;
+use super::map::{Map, MapOptions};
 use super::scope::{self, Scope};
 use super::task::Task;
 use crate::primitive::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -236,7 +236,9 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
 /// | `ThreadPoolExecutor(max_workers=4, thread_name_prefix="io", initializer=f)` | `ThreadPoolExecutor::builder().max_workers(4).thread_name_prefix("io").initializer(f).build()?` |
 /// | `f = ex.submit(fn, a)` | `let t = pool.submit(move \|\| fn(a))?` → [`Task`] |
 /// | `ex.submit(fn_that_raises)` | [`submit_fallible`](Self::submit_fallible) for closures returning `Result` |
-/// | `ex.map(fn, items, timeout=t, buffersize=n)` | `pool.map(fn, items).timeout(t).buffersize(n)` |
+/// | `ex.map(fn, items)` | `pool.map(fn, items)?` → [`Map`], every item submitted at the call |
+/// | `ex.map(fn, items, timeout=t)` | `pool.map(fn, items)?.timeout(t)` |
+/// | `ex.map(fn, items, buffersize=n)` | `pool.map_with(fn, items, MapOptions::new().buffersize(n))?` |
 /// | `ex.shutdown(wait=True, cancel_futures=False)` | `pool.shutdown(true, false)` |
 /// | `with ThreadPoolExecutor() as ex:` | the pool's `Drop` (shuts down and waits) |
 /// | (no equivalent) | [`scope`](Self::scope): tasks borrowing from the stack |
@@ -278,9 +280,9 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
 /// # Differences from Python
 /// - `submit` returns `Result`: after shutdown, or when the pool is broken, it is an error
 ///   value, not an exception.
-/// - `map` is lazy: nothing is submitted before the first `next()`, and the input is read
-///   only as far as the look-ahead requires. Python submits everything at the call
-///   (without `buffersize`).
+/// - `map` yields every item's result, a panicking item's as `Err` (Python's iterator
+///   stops at the first exception); it also takes a `chunksize`
+///   ([`MapOptions::chunksize`]), which Python's thread pool ignores.
 /// - Tasks may borrow from the caller's stack through [`scope`](Self::scope).
 pub struct ThreadPoolExecutor {
     shared: Arc<Shared>,
@@ -484,33 +486,73 @@ impl ThreadPoolExecutor {
         self.shared.push(job, task)
     }
 
-    /// Applies `f` to every item on the pool and yields the results in input order, lazily:
-    /// Python's `executor.map(fn, items)`. Configure it with
-    /// [`buffersize`](Map::buffersize) (bounded look-ahead, for endless inputs),
-    /// [`timeout`](Map::timeout) and [`chunksize`](Map::chunksize).
+    /// Applies `f` to every item on the pool and yields the results in input order:
+    /// Python's `executor.map(fn, items)`. Every item is submitted now, at the call (as
+    /// Python does), so a [`shutdown`](Self::shutdown) right after still runs them all and
+    /// the returned [`Map`] still yields their results. Add a deadline with
+    /// [`Map::timeout`]; for a bounded look-ahead (Python 3.14's `buffersize`) or chunks,
+    /// use [`map_with`](Self::map_with).
+    ///
+    /// # Errors
+    /// The pool's refusal, at the call: [`SubmitError::ShutDown`] after `shutdown` (Python:
+    /// `RuntimeError: cannot schedule new futures after shutdown`),
+    /// [`SubmitError::BrokenPool`] once an initializer failed. The tasks submitted before a
+    /// refusal (a shutdown racing the call) are cancelled: no one could read their results.
     ///
     /// ```
-    /// use tandem::executor::ThreadPoolExecutor;
+    /// use tandem::executor::{SubmitError, ThreadPoolExecutor};
     ///
     /// let pool = ThreadPoolExecutor::new();
-    /// let squares: Vec<u64> = pool
-    ///     .map(|x: u64| x * x, 1..=5)
-    ///     .collect::<Result<_, _>>()
-    ///     .unwrap();
-    /// assert_eq!(squares, [1, 4, 9, 16, 25]);
+    /// let squares = pool.map(|x: u64| x * x, 1..=5)?;
+    /// pool.shutdown(true, false); // the items were submitted at the call: they all ran
+    /// assert_eq!(squares.collect::<Result<Vec<_>, _>>().unwrap(), [1, 4, 9, 16, 25]);
     ///
-    /// // An endless input, read only as far as needed: at most 8 tasks ahead.
-    /// let first: Vec<u64> = pool.map(|x: u64| x + 1, 0..).buffersize(8).take(3).map(Result::unwrap).collect();
-    /// assert_eq!(first, [1, 2, 3]);
+    /// // After shutdown, the call itself fails.
+    /// assert!(matches!(pool.map(|x: u64| x, 0..3), Err(SubmitError::ShutDown)));
+    /// # Ok::<(), SubmitError>(())
     /// ```
-    pub fn map<I, F, T>(&self, f: F, items: I) -> Map<'_, I::IntoIter, F, T>
+    pub fn map<I, F, T>(&self, f: F, items: I) -> Result<Map<'_, I::IntoIter, F, T>, SubmitError>
     where
         I: IntoIterator,
         I::Item: Send + 'static,
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        Map::new(self, f, items.into_iter())
+        self.map_with(f, items, MapOptions::new())
+    }
+
+    /// [`map`](Self::map) with [`MapOptions`]: Python's `executor.map(fn, items,
+    /// buffersize=n)` is `pool.map_with(fn, items, MapOptions::new().buffersize(n))`, which
+    /// submits `n` tasks at the call and one more each time a result is taken, so the input
+    /// is read only that far ahead; [`MapOptions::chunksize`] sends items in chunks.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map), for the tasks submitted at the call. A refusal of a task
+    /// submitted later (a `buffersize` look-ahead meeting a shutdown) comes in order, as
+    /// `Err(TaskError::ShutDown)` for its items (never `Cancelled`), and ends the iteration.
+    ///
+    /// ```
+    /// use tandem::executor::{MapOptions, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let opts = MapOptions::new().buffersize(8).chunksize(2);
+    /// let first: Vec<u64> = pool.map_with(|x: u64| x + 1, 0.., opts)?.take(3).map(Result::unwrap).collect();
+    /// assert_eq!(first, [1, 2, 3]);
+    /// # Ok::<(), tandem::executor::SubmitError>(())
+    /// ```
+    pub fn map_with<I, F, T>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'_, I::IntoIter, F, T>, SubmitError>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        Map::new(self, f, items.into_iter(), options)
     }
 
     /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack, and returns

@@ -12,45 +12,25 @@ use super::error::SubmitError;
 use super::injector::Job;
 use super::pool::ThreadPoolExecutor;
 use super::task::Task;
-use crate::diagnostics::{self, PrimitiveKind};
-use crate::primitive::atomic::{AtomicUsize, Ordering};
-use crate::wait;
+use crate::wait::{Deadline, Latch};
 
-/// How many of a scope's jobs the pool still holds a reference to.
+/// How many of a scope's jobs the pool still holds a reference to: a latch that opens when
+/// the pool has let go of every one.
 pub(crate) struct ScopeState {
-    outstanding: AtomicUsize,
+    outstanding: Latch,
 }
 
 impl ScopeState {
     fn new() -> Self {
         ScopeState {
-            outstanding: AtomicUsize::new(0),
+            outstanding: Latch::new(0),
         }
-    }
-
-    fn key(&self) -> usize {
-        wait::key_of(&self.outstanding)
     }
 
     /// Blocks until the pool has let go of every job of the scope.
     #[cfg_attr(feature = "diagnostics", track_caller)]
     fn wait_all_released(&self) {
-        while self.outstanding.load(Ordering::Acquire) != 0 {
-            let validate = || self.outstanding.load(Ordering::Relaxed) != 0;
-            diagnostics::wait_intent(PrimitiveKind::Future, self.key(), None);
-            // SAFETY: the key is the address of this scope's counter; `validate` only reads
-            // an atomic, never panics and never calls the wait layer.
-            unsafe {
-                wait::park(
-                    self.key(),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    wait::DEFAULT_PARK_TOKEN,
-                    None,
-                );
-            }
-        }
+        self.outstanding.wait_until(Deadline::NEVER);
     }
 }
 
@@ -60,13 +40,7 @@ pub(crate) struct ScopeTicket(Arc<ScopeState>);
 
 impl Drop for ScopeTicket {
     fn drop(&mut self) {
-        if self.0.outstanding.fetch_sub(1, Ordering::Release) == 1 {
-            // SAFETY: the key is the address of the scope's counter (kept alive by our
-            // `Arc`); no callbacks.
-            unsafe {
-                wait::unpark_all(self.0.key(), wait::DEFAULT_UNPARK_TOKEN);
-            }
-        }
+        self.0.outstanding.count_down();
     }
 }
 
@@ -129,7 +103,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 >(api),
             )
         };
-        self.state.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.state.outstanding.increment();
         let job = Job {
             task: run,
             ticket: Some(ScopeTicket(Arc::clone(&self.state))),
@@ -142,10 +116,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field(
-                "outstanding",
-                &self.state.outstanding.load(Ordering::Relaxed),
-            )
+            .field("outstanding", &self.state.outstanding.count())
             .finish()
     }
 }

@@ -1,7 +1,7 @@
 //! Python's `multiprocessing`: child processes that run Rust functions, pipes between them,
 //! and plain data in shared memory. Linux only (pidfds, `memfd`, shared futexes).
 //!
-//! - [`Process`] (`spawn.rs`): start a child that runs `fn(A) -> R`, join it for the `R`;
+//! - [`Process`] (`spawn/`): start a child that runs `fn(A) -> R`, join it for the `R`;
 //!   [`init`] / [`child_entry!`](crate::child_entry) is the child's way in. A supervisor
 //!   thread (`supervisor.rs`) starts and reaps every child: no zombies, no `SIGCHLD`
 //!   handler, children die with their parent unless asked not to.
@@ -19,11 +19,11 @@
 //!   survive a process killed while holding them (`robust.rs`): a lock is handed on with
 //!   [`OwnerDied`], a dead holder's semaphore permits return, a barrier breaks.
 //!
-//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (`queue.rs`): the vocabulary of
+//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (`queue/`): the vocabulary of
 //!   [`queue`](crate::queue) across processes, in a shared-memory ring of length-prefixed
 //!   records, with no feeder thread.
 //!
-//! - [`ProcessPoolExecutor`] and [`Pool`] (`pool.rs`): worker processes behind the thread
+//! - [`ProcessPoolExecutor`] and [`Pool`] (`pool/`): worker processes behind the thread
 //!   executor's [`Task`](crate::executor::Task) futures; a crashed worker fails only its
 //!   own task and is replaced.
 //!

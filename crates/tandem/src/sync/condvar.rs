@@ -1,12 +1,13 @@
 //! `Condvar`: a condition variable over a [`Lock`] that already exists — Python's
 //! `threading.Condition(lock)` — waiting through that lock's own guard, parking_lot style.
-//! The engine is `Condition`'s (`RawCondvar` in `condition.rs`).
+//! The engine is `Condition`'s (`RawCondvar` in `raw_condvar.rs`).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::condition::RawCondvar;
 use super::lock::LockGuard;
+use super::raw_condvar::RawCondvar;
+use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
 /// A condition variable that waits on a [`Lock`](super::Lock)'s own guard: Python's
@@ -67,19 +68,12 @@ pub struct Condvar {
 }
 
 impl Condvar {
-    /// A condition variable with no waiters. Python: `threading.Condition(lock)`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new() -> Self {
-        Condvar {
-            raw: RawCondvar::new(),
-        }
-    }
-
-    /// A condition variable with no waiters. Python: `threading.Condition(lock)`.
-    #[cfg(tandem_loom)]
-    pub fn new() -> Self {
-        Condvar {
-            raw: RawCondvar::new(),
+    loom_const_fn! {
+        /// A condition variable with no waiters. Python: `threading.Condition(lock)`.
+        pub fn new() -> Self {
+            Condvar {
+                raw: RawCondvar::new(),
+            }
         }
     }
 

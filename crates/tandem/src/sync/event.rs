@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicUsize, Ordering};
+use crate::primitive::loom_const_fn;
 use crate::wait::{self, Deadline, FilterOp, ParkResult, ParkToken, SpinWait, UnparkToken};
 
 const SET: usize = 0b01;
@@ -123,21 +124,13 @@ impl Event {
         self.tag.stats()
     }
 
-    /// A new event, not set. Python: `threading.Event()`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new() -> Self {
-        Event {
-            state: AtomicUsize::new(0),
-            tag: diagnostics::Tag::new(),
-        }
-    }
-
-    /// A new event, not set. Python: `threading.Event()`.
-    #[cfg(tandem_loom)]
-    pub fn new() -> Self {
-        Event {
-            state: AtomicUsize::new(0),
-            tag: diagnostics::Tag::new(),
+    loom_const_fn! {
+        /// A new event, not set. Python: `threading.Event()`.
+        pub fn new() -> Self {
+            Event {
+                state: AtomicUsize::new(0),
+                tag: diagnostics::Tag::new(),
+            }
         }
     }
 

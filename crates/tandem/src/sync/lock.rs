@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::raw_lock::RawLock;
 use crate::error::ReleaseError;
+use crate::primitive::loom_const_fn;
 use crate::primitive::UnsafeCell;
 use crate::wait::Deadline;
 
@@ -70,21 +71,13 @@ unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
 unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
 
 impl<T> Lock<T> {
-    /// A new, unlocked lock holding `value`. Python: `threading.Lock()`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new(value: T) -> Self {
-        Lock {
-            raw: RawLock::new(),
-            data: UnsafeCell::new(value),
-        }
-    }
-
-    /// A new, unlocked lock holding `value`. Python: `threading.Lock()`.
-    #[cfg(tandem_loom)]
-    pub fn new(value: T) -> Self {
-        Lock {
-            raw: RawLock::new(),
-            data: UnsafeCell::new(value),
+    loom_const_fn! {
+        /// A new, unlocked lock holding `value`. Python: `threading.Lock()`.
+        pub fn new(value: T) -> Self {
+            Lock {
+                raw: RawLock::new(),
+                data: UnsafeCell::new(value),
+            }
         }
     }
 

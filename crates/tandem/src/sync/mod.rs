@@ -5,15 +5,20 @@
 //! - `RLock` (`rlock.rs`): a lock its owner may re-enter.
 //! - `Condition` (`condition.rs`): a lock and its wait set.
 //! - [`Condvar`] (`condvar.rs`): a wait set over a `Lock` that already exists (several per
-//!   lock), waiting through the lock's own guard; `Condition`'s engine.
-//! - `Semaphore`, `BoundedSemaphore` (`semaphore.rs`): counted permits, FIFO hand-off.
+//!   lock), waiting through the lock's own guard. `raw_condvar.rs` is the wait set both use.
+//! - `Semaphore` (`semaphore.rs`), `BoundedSemaphore` (`bounded_semaphore.rs`): counted
+//!   permits, FIFO hand-off; `raw_semaphore.rs` is their one engine.
 //! - `Event` (`event.rs`): a flag threads wait for.
 //! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
-//! - `Barrier` (`barrier.rs`): a meeting point for a fixed number of threads.
+//! - `Barrier` (`barrier/`): a meeting point for a fixed number of threads; its engine and
+//!   errors beside it.
 
+mod raw_condvar;
 mod raw_lock;
+mod raw_semaphore;
 
 mod barrier;
+mod bounded_semaphore;
 mod condition;
 mod condvar;
 mod event;
@@ -24,6 +29,7 @@ mod semaphore;
 
 #[allow(unused_imports)]
 pub use barrier::*;
+pub use bounded_semaphore::BoundedSemaphore;
 #[allow(unused_imports)]
 pub use condition::*;
 pub use condvar::Condvar;

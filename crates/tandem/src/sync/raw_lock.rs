@@ -31,6 +31,7 @@
 
 use crate::diagnostics::{self, How, LockDiag, PrimitiveKind};
 use crate::primitive::atomic::{AtomicU8, Ordering};
+use crate::primitive::loom_const_fn;
 use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkResult, UnparkToken};
 
 const LOCKED: u8 = 0b01;
@@ -52,35 +53,21 @@ pub(crate) struct RawLock {
 }
 
 impl RawLock {
-    /// An unlocked lock.
-    #[cfg(not(tandem_loom))]
-    pub(crate) const fn new() -> Self {
-        RawLock::with_kind(PrimitiveKind::Lock)
-    }
-
-    /// An unlocked lock.
-    #[cfg(tandem_loom)]
-    pub(crate) fn new() -> Self {
-        RawLock::with_kind(PrimitiveKind::Lock)
-    }
-
-    /// An unlocked lock that diagnostics report as a `kind` (e.g. `RLock`).
-    #[cfg(not(tandem_loom))]
-    #[allow(dead_code)]
-    pub(crate) const fn with_kind(kind: PrimitiveKind) -> Self {
-        RawLock {
-            state: AtomicU8::new(0),
-            diag: LockDiag::new(kind),
+    loom_const_fn! {
+        /// An unlocked lock.
+        pub(crate) fn new() -> Self {
+            RawLock::with_kind(PrimitiveKind::Lock)
         }
     }
 
-    /// An unlocked lock that diagnostics report as a `kind` (e.g. `RLock`).
-    #[cfg(tandem_loom)]
-    #[allow(dead_code)]
-    pub(crate) fn with_kind(kind: PrimitiveKind) -> Self {
-        RawLock {
-            state: AtomicU8::new(0),
-            diag: LockDiag::new(kind),
+    loom_const_fn! {
+        /// An unlocked lock that diagnostics report as a `kind` (e.g. `RLock`).
+        #[allow(dead_code)]
+        pub(crate) fn with_kind(kind: PrimitiveKind) -> Self {
+            RawLock {
+                state: AtomicU8::new(0),
+                diag: LockDiag::new(kind),
+            }
         }
     }
 

@@ -26,6 +26,7 @@ use super::raw_lock::RawLock;
 use crate::diagnostics::PrimitiveKind;
 use crate::error::ReleaseError;
 use crate::primitive::atomic::{AtomicU32, AtomicUsize, Ordering};
+use crate::primitive::loom_const_fn;
 use crate::primitive::{current_thread_token, UnsafeCell};
 use crate::wait::Deadline;
 
@@ -113,27 +114,16 @@ unsafe impl<T: ?Sized + Send> Sync for RLock<T> {}
 unsafe impl<T: ?Sized + Send> Send for RLock<T> {}
 
 impl<T> RLock<T> {
-    /// A new, unlocked reentrant lock holding `value`. Python: `threading.RLock()`.
-    #[cfg(not(tandem_loom))]
-    pub const fn new(value: T) -> Self {
-        RLock {
-            raw: RawLock::with_kind(PrimitiveKind::RLock),
-            owner: AtomicUsize::new(0),
-            count: AtomicUsize::new(0),
-            leaked: AtomicU32::new(0),
-            data: UnsafeCell::new(value),
-        }
-    }
-
-    /// A new, unlocked reentrant lock holding `value`. Python: `threading.RLock()`.
-    #[cfg(tandem_loom)]
-    pub fn new(value: T) -> Self {
-        RLock {
-            raw: RawLock::with_kind(PrimitiveKind::RLock),
-            owner: AtomicUsize::new(0),
-            count: AtomicUsize::new(0),
-            leaked: AtomicU32::new(0),
-            data: UnsafeCell::new(value),
+    loom_const_fn! {
+        /// A new, unlocked reentrant lock holding `value`. Python: `threading.RLock()`.
+        pub fn new(value: T) -> Self {
+            RLock {
+                raw: RawLock::with_kind(PrimitiveKind::RLock),
+                owner: AtomicUsize::new(0),
+                count: AtomicUsize::new(0),
+                leaked: AtomicU32::new(0),
+                data: UnsafeCell::new(value),
+            }
         }
     }
 

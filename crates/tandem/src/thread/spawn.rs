@@ -1,8 +1,8 @@
 //! `Builder`, `spawn`, `JoinHandle`: Python's `threading.Thread`.
 //!
 //! A spawned thread shares a `Packet` with its handle: the thread stores its result (or the
-//! payload of its panic, caught with `catch_unwind`) and then sets a one-byte `DoneFlag`;
-//! `join` waits for the flag through the wait layer (parking on the flag's address, which is
+//! payload of its panic, caught with `catch_unwind`) and then opens a `wait::Latch`;
+//! `join` waits for it through the wait layer (parking on the latch's address, which is
 //! what gives `join_timeout` its deadline), then joins the OS thread — which by then has only
 //! its thread-local destructors left to run — and takes the result. So when `join` returns,
 //! the thread is gone, as in Python.
@@ -15,10 +15,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::diagnostics::{self, PrimitiveKind};
-use crate::primitive::atomic::{AtomicU8, Ordering};
 use crate::primitive::UnsafeCell;
-use crate::wait::{self, Deadline, ParkResult};
+use crate::wait::{Deadline, Latch};
 
 /// Threads spawned by tandem whose function is still running.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
@@ -127,7 +125,7 @@ impl Builder {
             ),
         };
         let packet = Arc::new(Packet {
-            done: DoneFlag::new(),
+            done: Latch::new(1),
             name: name.clone(),
             ident: super::new_ident(),
             native_id: AtomicU64::new(0),
@@ -153,7 +151,7 @@ impl Builder {
                 .result
                 .with_mut(|slot| unsafe { *slot = Some(result) });
             ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
-            theirs.done.set();
+            theirs.done.open();
         });
         match spawned {
             Ok(native) => Ok(JoinHandle { packet, native }),
@@ -167,7 +165,7 @@ impl Builder {
 
 /// What a thread and its handle share.
 struct Packet<T> {
-    done: DoneFlag,
+    done: Latch,
     name: String,
     ident: u64,
     /// 0 until the thread has started and stored its OS id.
@@ -325,7 +323,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the thread's function has returned (or panicked): `join` will not block.
     pub fn is_finished(&self) -> bool {
-        self.packet.done.is_set()
+        self.packet.done.is_open()
     }
 
     /// Whether the thread is still running its function. Python: `t.is_alive()`.
@@ -373,13 +371,13 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// What a [`Joiner`] needs of a thread's packet, whatever the thread returns.
 trait Finish: Send + Sync {
-    fn done(&self) -> &DoneFlag;
+    fn done(&self) -> &Latch;
     fn name(&self) -> &str;
     fn ident(&self) -> u64;
 }
 
 impl<T: Send> Finish for Packet<T> {
-    fn done(&self) -> &DoneFlag {
+    fn done(&self) -> &Latch {
         &self.done
     }
     fn name(&self) -> &str {
@@ -441,7 +439,7 @@ impl Joiner {
 
     /// Whether the thread is still running its function. Python: `t.is_alive()`.
     pub fn is_alive(&self) -> bool {
-        !self.packet.done().is_set()
+        !self.packet.done().is_open()
     }
 
     /// The thread's name. Python: `t.name`.
@@ -597,122 +595,9 @@ impl<T> std::error::Error for JoinTimeoutError<T> {
     }
 }
 
-/// A flag set once, that threads can wait for: the "finished" flag of a thread.
-///
-/// | bit | name     | meaning                                                   |
-/// |-----|----------|-----------------------------------------------------------|
-/// | 0   | `DONE`   | the flag is set (final)                                   |
-/// | 1   | `PARKED` | a waiter is (or is about to be) parked on the flag        |
-///
-/// `set` is one swap; it enters the wait layer only if `PARKED` was set.
-pub(crate) struct DoneFlag {
-    state: AtomicU8,
-}
-
-const DONE: u8 = 0b01;
-const PARKED: u8 = 0b10;
-
-impl DoneFlag {
-    pub(crate) fn new() -> Self {
-        DoneFlag {
-            state: AtomicU8::new(0),
-        }
-    }
-
-    /// Whether the flag is set; if so, everything done before `set` is visible.
-    #[inline]
-    pub(crate) fn is_set(&self) -> bool {
-        self.state.load(Ordering::Acquire) & DONE != 0
-    }
-
-    /// Sets the flag and wakes every waiter.
-    #[inline]
-    pub(crate) fn set(&self) {
-        if self.state.swap(DONE, Ordering::Release) & PARKED != 0 {
-            self.wake_all();
-        }
-    }
-
-    #[cold]
-    fn wake_all(&self) {
-        // SAFETY: the key is this flag's own address; no callbacks.
-        unsafe {
-            wait::unpark_all(wait::key_of(self), wait::DEFAULT_UNPARK_TOKEN);
-        }
-    }
-
-    /// Waits until the flag is set (`true`) or `deadline` passes (`false`).
-    #[inline]
-    pub(crate) fn wait_until(&self, deadline: Deadline) -> bool {
-        self.is_set() || self.wait_slow(deadline)
-    }
-
-    #[cold]
-    fn wait_slow(&self, deadline: Deadline) -> bool {
-        loop {
-            let state = self.state.load(Ordering::Acquire);
-            if state & DONE != 0 {
-                return true;
-            }
-            if deadline.has_passed() {
-                return false;
-            }
-            if state & PARKED == 0
-                && self
-                    .state
-                    .compare_exchange_weak(state, PARKED, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
-                continue;
-            }
-            let validate = || self.state.load(Ordering::Relaxed) == PARKED;
-            diagnostics::wait_intent(PrimitiveKind::Future, wait::key_of(self), None);
-            // SAFETY: the key is this flag's own address; `validate` only loads our atomic,
-            // never panics and never calls the wait layer. A timed-out waiter leaves PARKED
-            // set, which only costs `set` one unpark call that finds nobody.
-            let result = unsafe {
-                wait::park(
-                    wait::key_of(self),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    wait::DEFAULT_PARK_TOKEN,
-                    deadline.instant(),
-                )
-            };
-            if result == ParkResult::TimedOut {
-                return self.is_set();
-            }
-        }
-    }
-}
-
 #[cfg(all(test, not(tandem_loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn done_flag_times_out_then_sees_set() {
-        let flag = DoneFlag::new();
-        assert!(!flag.wait_until(Deadline::after(Duration::ZERO)));
-        assert!(!flag.wait_until(Deadline::after(Duration::from_millis(5))));
-        flag.set();
-        assert!(flag.is_set());
-        assert!(flag.wait_until(Deadline::NEVER));
-    }
-
-    #[test]
-    fn done_flag_wakes_a_parked_waiter() {
-        let flag = Arc::new(DoneFlag::new());
-        let f2 = Arc::clone(&flag);
-        let waiter = std::thread::spawn(move || f2.wait_until(Deadline::NEVER));
-        // Wait (without sleeping) until the waiter has announced itself, then set.
-        while flag.state.load(Ordering::Relaxed) & PARKED == 0 {
-            std::thread::yield_now();
-        }
-        flag.set();
-        assert!(waiter.join().unwrap());
-    }
 
     #[test]
     fn nul_in_name_is_an_error() {
@@ -727,26 +612,5 @@ mod tests {
         check::<JoinHandle<String>>();
         check::<ThreadPanic>();
         check::<JoinTimeoutError<Vec<u8>>>();
-    }
-}
-
-#[cfg(all(test, tandem_loom))]
-mod loom_tests {
-    use super::*;
-    use loom::sync::Arc;
-
-    /// A timed wait racing with `set`: the waiter either sees the flag or times out, and a
-    /// set that happens while it parks always wakes it (no lost wake-up: an untimed wait
-    /// after a timed one returns).
-    #[test]
-    fn set_wakes_waiter() {
-        loom::model(|| {
-            let flag = Arc::new(DoneFlag::new());
-            let f2 = Arc::clone(&flag);
-            let setter = loom::thread::spawn(move || f2.set());
-            let _ = flag.wait_until(Deadline::after(Duration::from_secs(1)));
-            assert!(flag.wait_until(Deadline::NEVER));
-            setter.join().unwrap();
-        });
     }
 }

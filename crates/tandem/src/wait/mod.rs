@@ -11,6 +11,9 @@
 //! - under `--cfg tandem_loom`, a small table on loom's `Mutex`/`Condvar` with the same
 //!   contract, because loom cannot see futexes (see `loom_backend.rs`).
 //!
+//! Latches (`latch.rs`): the one "wait until this opens" algorithm (a flag or count and a
+//! `PARKED` bit) for a thread's end, a pool's workers, a scope's jobs and a task's outcome.
+//!
 //! Between processes, a second backend (`futex.rs`): shared futex words in shared memory,
 //! waited on with the same [`Deadline`]. Every cross-process blocking call goes through it.
 //!
@@ -27,8 +30,10 @@
 mod deadline;
 #[cfg(all(target_os = "linux", not(tandem_loom)))]
 pub(crate) mod futex;
+pub(crate) mod latch;
 
 pub(crate) use deadline::Deadline;
+pub(crate) use latch::Latch;
 
 #[cfg(not(tandem_loom))]
 mod backend {

@@ -2,6 +2,9 @@
 //! lock for the workers that take jobs, and workers that spin briefly and then park on the
 //! wait layer.
 //!
+//! `list.rs` is the job list itself (the lock-free push, the locked pop); this file is the
+//! worker bookkeeping around it.
+//!
 //! # Why not `crate::queue`
 //! DESIGN.md builds the executor on `queue` + `sync`; this queue uses the same pieces (a
 //! `Lock`, parking through `crate::wait`), but a pool needs what a general queue does not
@@ -12,22 +15,6 @@
 //! `shutdown(wait = true)` waits for it; (3) waking a sleeping worker only when no worker is
 //! already spinning for work (one futex wake per burst, not per task); (4) the count of live
 //! workers, which `shutdown(wait = true)` parks on.
-//!
-//! # The queue
-//! A linked list of blocks of [`BLOCK_CAP`] slots (crossbeam-channel's unbounded "list"
-//! flavour, simplified: one consumer at a time). The tail index counts slots claimed; bit 0
-//! of it (`MARK_BIT`) means closed. Index positions run in laps of [`LAP`] = `BLOCK_CAP + 1`;
-//! the last position of a lap is never a slot: a tail there means "the next block is being
-//! installed".
-//! - **Push** (any thread): claim a slot by a compare-exchange on the tail index (failing if
-//!   closed); the claimer of a block's last slot installs the next block (tail block
-//!   pointer, then index past the gap, then the old block's `next`); then write the job and
-//!   set the slot's `written` flag. A pusher never touches a block after setting `written`.
-//! - **Pop** (workers, under `consumer`, so one at a time): empty when the head index
-//!   equals the tail's; otherwise wait for the slot's `written` (its pusher is between claim
-//!   and write), take the job, and after a block's last slot follow `next` (set before that
-//!   slot was written) and free the block: every slot of it was written and read, and a
-//!   pusher with a stale block pointer fails its compare-exchange, since the index moved on.
 //!
 //! # Sleeping and waking
 //! A worker that finds the queue empty spins briefly if no other worker is spinning, then
@@ -46,7 +33,6 @@
 //! so of two racing sides at least one sees the other (loom models
 //! `spinner_or_submitter_wakes_the_sleeper` and `two_workers_nested_wait`).
 
-use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::Arc;
 
@@ -57,9 +43,11 @@ use super::error::BrokenPool;
 use super::scope::ScopeTicket;
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use crate::primitive::{spin_loop, yield_now, UnsafeCell};
 use crate::sync::Lock;
-use crate::wait::{self, ParkResult, SpinWait, UnparkResult};
+use crate::wait::{self, Deadline, Latch, ParkResult, SpinWait, UnparkResult};
+
+mod list;
+use list::*;
 
 /// One queued task, and the scope it belongs to if it is scoped. Fields drop in order: the
 /// task's reference first, then the ticket that lets its scope end.
@@ -70,74 +58,12 @@ pub(crate) struct Job {
     pub(crate) ticket: Option<ScopeTicket>,
 }
 
-/// Slots per block (two under loom, so the models cross block boundaries).
-const BLOCK_CAP: usize = if cfg!(tandem_loom) { 2 } else { 31 };
-/// Index positions per block: the slots, then one position meaning "installing the next".
-const LAP: usize = BLOCK_CAP + 1;
-/// Index units are `1 << SHIFT`; the low bit is `MARK_BIT`.
-const SHIFT: usize = 1;
-/// Set in the tail index once the queue is closed.
-const MARK_BIT: usize = 1;
-
-struct Slot {
-    job: UnsafeCell<MaybeUninit<Job>>,
-    written: AtomicBool,
-}
-
-struct Block {
-    next: AtomicPtr<Block>,
-    slots: [Slot; BLOCK_CAP],
-}
-
-impl Block {
-    /// Makes an emptied block (every slot read) ready to be installed again.
-    fn reset(&mut self) {
-        // Plain stores in effect (we own the block); atomics' `get_mut` is not in loom.
-        self.next.store(ptr::null_mut(), Ordering::Relaxed);
-        for slot in &self.slots {
-            slot.written.store(false, Ordering::Relaxed);
-        }
-    }
-
-    fn new() -> Box<Block> {
-        Box::new(Block {
-            next: AtomicPtr::new(ptr::null_mut()),
-            slots: std::array::from_fn(|_| Slot {
-                job: UnsafeCell::new(MaybeUninit::uninit()),
-                written: AtomicBool::new(false),
-            }),
-        })
-    }
-}
-
-/// Jobs pushed before index `index` (the lap gaps are not slots).
-#[inline]
-fn count(index: usize) -> usize {
-    let i = index >> SHIFT;
-    i - i / LAP
-}
-
-/// The consumers' end, behind `Injector::consumer`.
-struct Head {
-    index: usize,
-    block: *mut Block,
-}
-
-// SAFETY: the block pointer is only dereferenced by the consumer holding the lock.
-unsafe impl Send for Head {}
-
 /// What `push` decided.
 pub(crate) enum Pushed {
     /// Queued; an existing worker will take it.
     Queued,
     /// Queued, and a worker was reserved under this index: start it.
     Spawn(usize),
-}
-
-/// Why `try_pop` found nothing.
-enum Empty {
-    Open,
-    Closed,
 }
 
 pub(crate) struct Injector {
@@ -154,9 +80,9 @@ pub(crate) struct Injector {
     sleepers: AtomicUsize,
     /// Workers spinning for work right now (at most one, by policy).
     spinning: AtomicUsize,
-    /// Workers started (or reserved) and not yet gone; its address is the key of
-    /// `wait_all_exited`.
-    alive: AtomicUsize,
+    /// Workers started (or reserved) and not yet gone: a latch `wait_all_exited` waits on
+    /// to reach zero.
+    alive: Latch,
     /// Worker indices handed out.
     started: AtomicUsize,
     /// Indices handed out whose worker never started: handed out again first, so failed
@@ -185,29 +111,15 @@ impl Injector {
             head_index: CachePadded::new(AtomicUsize::new(0)),
             sleepers: AtomicUsize::new(0),
             spinning: AtomicUsize::new(0),
-            alive: AtomicUsize::new(0),
+            alive: Latch::new(0),
             started: AtomicUsize::new(0),
             returned: Lock::new(Vec::new()),
         }
     }
 
-    /// Jobs queued (a snapshot).
-    pub(crate) fn len(&self) -> usize {
-        let head = self.head_index.load(Ordering::Relaxed);
-        let tail = self.tail_index.load(Ordering::Relaxed) & !MARK_BIT;
-        count(tail).saturating_sub(count(head))
-    }
-
-    /// Whether jobs are queued or the queue is closed: a worker must not sleep.
-    #[inline]
-    fn has_news(&self) -> bool {
-        let tail = self.tail_index.load(Ordering::SeqCst);
-        tail & MARK_BIT != 0 || tail >> SHIFT != self.head_index.load(Ordering::Relaxed) >> SHIFT
-    }
-
     /// Live workers, reserved ones included (a snapshot).
     pub(crate) fn alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.alive.count()
     }
 
     /// Worker indices handed out (a snapshot): indices `0..started()` may have slots.
@@ -225,7 +137,7 @@ impl Injector {
         max_workers: usize,
         busy: impl FnOnce(usize) -> usize,
     ) -> Result<Pushed, Job> {
-        let alive = self.alive.load(Ordering::Relaxed);
+        let alive = self.alive.count();
         let reserved = alive < max_workers && self.reserve(alive, busy);
         if let Err(job) = self.push_job(job) {
             if reserved {
@@ -278,11 +190,7 @@ impl Injector {
     #[cold]
     fn reserve(&self, alive: usize, busy: impl FnOnce(usize) -> usize) -> bool {
         let idle = alive.saturating_sub(busy(self.started()));
-        self.len() >= idle
-            && self
-                .alive
-                .compare_exchange(alive, alive + 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+        self.len() >= idle && self.alive.increment_from(alive)
     }
 
     /// An index for a reserved worker: one given back by a failed start, else a new one.
@@ -301,121 +209,6 @@ impl Injector {
     pub(crate) fn spawn_failed(&self, index: usize) -> usize {
         self.returned.acquire().push(index);
         self.leave()
-    }
-
-    /// The lock-free push (module docs).
-    fn push_job(&self, job: Job) -> Result<(), Job> {
-        let mut tail = self.tail_index.load(Ordering::Acquire);
-        let mut block = self.tail_block.load(Ordering::Acquire);
-        let mut next_block: Option<Box<Block>> = None;
-        let mut spins = 0u32;
-        loop {
-            if tail & MARK_BIT != 0 {
-                return Err(job);
-            }
-            let offset = (tail >> SHIFT) % LAP;
-            if offset == BLOCK_CAP {
-                // Another pusher is installing the next block.
-                backoff(&mut spins);
-                tail = self.tail_index.load(Ordering::Acquire);
-                block = self.tail_block.load(Ordering::Acquire);
-                continue;
-            }
-            if offset + 1 == BLOCK_CAP && next_block.is_none() {
-                next_block = Some(self.fresh_block());
-            }
-            match self.tail_index.compare_exchange_weak(
-                tail,
-                tail + (1 << SHIFT),
-                Ordering::SeqCst,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    if offset + 1 == BLOCK_CAP {
-                        let next = Box::into_raw(next_block.take().expect("allocated above"));
-                        self.tail_block.store(next, Ordering::Release);
-                        self.tail_index.fetch_add(1 << SHIFT, Ordering::Release);
-                        // SAFETY: `block` is the tail block our claim was in: it cannot be
-                        // freed before its last slot (ours) is written, below.
-                        unsafe { (*block).next.store(next, Ordering::Release) };
-                    }
-                    // SAFETY: we claimed slot `offset` of `block` (the block the index
-                    // pointed into, loaded after the index); only we write it, and the
-                    // consumer reads it only after `written`.
-                    unsafe {
-                        let slot = &(*block).slots[offset];
-                        slot.job.with_mut(|p| p.write(MaybeUninit::new(job)));
-                        slot.written.store(true, Ordering::Release);
-                    }
-                    return Ok(());
-                }
-                Err(actual) => {
-                    tail = actual;
-                    block = self.tail_block.load(Ordering::Acquire);
-                    spin_loop();
-                }
-            }
-        }
-    }
-
-    /// A block to install: the spare if there is one, else a new one.
-    fn fresh_block(&self) -> Box<Block> {
-        let spare = self.spare.swap(ptr::null_mut(), Ordering::AcqRel);
-        if spare.is_null() {
-            return Block::new();
-        }
-        // SAFETY: the consumer put it there after reading every slot; nobody else holds
-        // it, and the swap (acquire) saw the consumer's reads complete.
-        let mut block = unsafe { Box::from_raw(spare) };
-        block.reset();
-        block
-    }
-
-    /// Takes the next job; the caller holds `consumer` (`head`).
-    ///
-    /// The head slot's `written` flag is checked first: while jobs are queued, a worker
-    /// never reads the tail index, whose cache line the submitters keep writing.
-    fn try_pop(&self, head: &mut Head) -> Result<Job, Empty> {
-        let offset = (head.index >> SHIFT) % LAP;
-        let block = head.block;
-        // SAFETY: the head block is live: only the consumer frees blocks, after leaving them.
-        let slot = unsafe { &(*block).slots[offset] };
-        if !slot.written.load(Ordering::Acquire) {
-            let tail = self.tail_index.load(Ordering::SeqCst);
-            if head.index >> SHIFT == tail >> SHIFT {
-                return Err(if tail & MARK_BIT != 0 {
-                    Empty::Closed
-                } else {
-                    Empty::Open
-                });
-            }
-            // Claimed, not yet written: its pusher is between the two steps.
-            let mut spins = 0u32;
-            while !slot.written.load(Ordering::Acquire) {
-                backoff(&mut spins);
-            }
-        }
-        // SAFETY: the slot is written (acquire) and not read before: the head only moves
-        // forward, under the consumer lock.
-        let job = slot.job.with(|p| unsafe { p.read().assume_init() });
-        let mut next_index = head.index + (1 << SHIFT);
-        if offset + 1 == BLOCK_CAP {
-            // SAFETY: `next` was set before the last slot was written (seen above); every
-            // slot of `block` has now been read and no pusher touches it anymore.
-            unsafe {
-                let next = (*block).next.load(Ordering::Acquire);
-                debug_assert!(!next.is_null());
-                head.block = next;
-                let old = self.spare.swap(block, Ordering::AcqRel);
-                if !old.is_null() {
-                    drop(Box::from_raw(old));
-                }
-            }
-            next_index += 1 << SHIFT; // skip the lap's gap
-        }
-        head.index = next_index;
-        self.head_index.store(next_index, Ordering::Relaxed);
-        Ok(job)
     }
 
     /// Takes the next job for a worker, waiting for one; `None` when the queue is closed and
@@ -544,48 +337,16 @@ impl Injector {
         was & MARK_BIT == 0
     }
 
-    /// Takes every queued job (to cancel or fail them).
-    pub(crate) fn drain(&self) -> Vec<Job> {
-        let mut head = self.consumer.acquire();
-        let mut jobs = Vec::new();
-        while let Ok(job) = self.try_pop(&mut head) {
-            jobs.push(job);
-        }
-        jobs
-    }
-
     /// A reserved worker that could not start, or a worker leaving, is gone. Returns how
     /// many remain.
     pub(crate) fn leave(&self) -> usize {
-        let alive = self.alive.fetch_sub(1, Ordering::AcqRel) - 1;
-        if alive == 0 {
-            // SAFETY: the key is the address of this queue's `alive`; no callbacks.
-            unsafe {
-                wait::unpark_all(wait::key_of(&self.alive), wait::DEFAULT_UNPARK_TOKEN);
-            }
-        }
-        alive
+        self.alive.count_down()
     }
 
     /// Blocks until every worker is gone (call after `close`).
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub(crate) fn wait_all_exited(&self) {
-        while self.alive.load(Ordering::Acquire) != 0 {
-            let validate = || self.alive.load(Ordering::Relaxed) != 0;
-            diagnostics::wait_intent(PrimitiveKind::Future, wait::key_of(&self.alive), None);
-            // SAFETY: the key is the address of this queue's `alive`; `validate` only reads
-            // an atomic, never panics and never calls the wait layer.
-            unsafe {
-                wait::park(
-                    wait::key_of(&self.alive),
-                    validate,
-                    || {},
-                    |_, _| {},
-                    wait::DEFAULT_PARK_TOKEN,
-                    None,
-                );
-            }
-        }
+        self.alive.wait_until(Deadline::NEVER);
     }
 
     /// Fails every queued job with `broken`; how many it failed.
@@ -619,19 +380,6 @@ impl Drop for Injector {
                 drop(Box::from_raw(spare));
             }
         }
-    }
-}
-
-/// Waits a moment for another thread's step in progress: spin, then yield.
-#[inline]
-fn backoff(spins: &mut u32) {
-    if *spins < 6 {
-        for _ in 0..1 << *spins {
-            spin_loop();
-        }
-        *spins += 1;
-    } else {
-        yield_now();
     }
 }
 
@@ -752,7 +500,8 @@ mod loom_tests {
     fn two_workers_nested_wait() {
         loom::model(|| {
             let q = Arc::new(Injector::new());
-            q.alive.store(2, Ordering::Relaxed);
+            q.alive.increment();
+            q.alive.increment();
             let workers: Vec<_> = (0..2)
                 .map(|_| {
                     let q = Arc::clone(&q);
