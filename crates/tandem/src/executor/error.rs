@@ -28,6 +28,7 @@ pub enum TaskError<E = Infallible> {
     Failed(E),
     /// The task was cancelled before it started: by [`Task::cancel`](super::Task::cancel)
     /// or by `shutdown(cancel_futures = true)`.
+    #[doc(alias = "CancelledError")]
     Cancelled,
     /// The pool broke (an initializer failed) before the task could start.
     BrokenPool(BrokenPool),

@@ -44,12 +44,19 @@ mod scope;
 mod task;
 mod waiter;
 
-pub use error::{BrokenPool, BuildError, SubmitError, TaskError, TimeoutError};
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "BrokenThreadPool", alias = "BrokenExecutor")]
+pub use error::BrokenPool;
+pub use error::{BuildError, SubmitError, TaskError, TimeoutError};
 pub use map::Map;
 pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
 pub use scope::Scope;
+#[doc(alias = "Future", alias = "concurrent.futures.Future")]
 pub use task::Task;
-pub use waiter::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen, Waitable};
+#[doc(alias = "DoneAndNotDoneFutures")]
+pub use waiter::DoneAndNotDone;
+pub use waiter::{as_completed, wait, AsCompleted, ReturnWhen, Waitable};
 
 /// The bytes one task costs beyond its value `T` when its closure has type `F` (the
 /// reference-counted cell: counters, state, closure-or-result). For the benchmark's size

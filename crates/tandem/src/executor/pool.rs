@@ -503,6 +503,7 @@ impl ThreadPoolExecutor {
     /// let first: Vec<u64> = pool.map(|x: u64| x + 1, 0..).buffersize(8).take(3).map(Result::unwrap).collect();
     /// assert_eq!(first, [1, 2, 3]);
     /// ```
+    #[doc(alias = "ThreadPoolExecutor.map")]
     pub fn map<I, F, T>(&self, f: F, items: I) -> Map<'_, I::IntoIter, F, T>
     where
         I: IntoIterator,

@@ -102,14 +102,21 @@ pub use barrier::{Barrier, BarrierBuilder, BarrierError};
 pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, RLock, RLockGuard};
-pub use pipe::{Connection, ConnectionError, Pipe};
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "EOFError")]
+pub use pipe::ConnectionError;
+pub use pipe::{Connection, Pipe};
 pub use pool::{
     AsyncResult, MapResult, Pool, PoolBuilder, PoolError, PoolTaskError, ProcessPoolExecutor,
     ProcessTask, WorkerError,
 };
+#[doc(alias = "Empty")]
+pub use queue::GetError;
+#[doc(alias = "Full")]
+pub use queue::PutError;
 pub use queue::{
-    GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TasksLost,
-    DEFAULT_CAPACITY_BYTES,
+    JoinableQueue, Queue, QueueBuilder, SimpleQueue, TasksLost, DEFAULT_CAPACITY_BYTES,
 };
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use spawn::{

@@ -33,9 +33,15 @@ mod lifo;
 mod priority;
 mod simple;
 
-pub use error::{
-    GetTimeoutError, PutError, PutTimeoutError, ShutDown, TaskDoneError, TryGetError, TryPutError,
-};
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "ValueError")]
+pub use error::TaskDoneError;
+#[doc(alias = "Empty", alias = "queue.Empty")]
+pub use error::{GetTimeoutError, TryGetError};
+pub use error::{PutError, ShutDown};
+#[doc(alias = "Full", alias = "queue.Full")]
+pub use error::{PutTimeoutError, TryPutError};
 pub use fifo::Queue;
 pub use iter::{IntoIter, Iter, TryIter};
 pub use lifo::LifoQueue;

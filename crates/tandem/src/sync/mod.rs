@@ -35,3 +35,7 @@ pub use ordered::{acquire_all, acquire_all_timeout, try_acquire_all, AcquireAllE
 pub use rlock::*;
 #[allow(unused_imports)]
 pub use semaphore::*;
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "ValueError")]
+pub use semaphore::OverReleaseError;

@@ -35,8 +35,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod local;
 mod spawn;
 
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "local", alias = "threading.local")]
 pub use local::Local;
-pub use spawn::{spawn, Builder, JoinHandle, JoinTimeoutError, Joiner, SelfJoinError, ThreadPanic};
+#[doc(alias = "start_new_thread")]
+pub use spawn::spawn;
+#[doc(alias = "Thread", alias = "threading.Thread")]
+pub use spawn::{Builder, JoinHandle};
+pub use spawn::{JoinTimeoutError, Joiner, SelfJoinError, ThreadPanic};
 
 /// The next identifier [`current_ident`] hands out; identifiers are never reused.
 static NEXT_IDENT: AtomicU64 = AtomicU64::new(1);
@@ -69,6 +76,7 @@ pub(crate) fn set_current_ident(ident: u64) {
 /// assert_ne!(here, there);
 /// assert_eq!(here, tandem::thread::current_ident());
 /// ```
+#[doc(alias = "get_ident")]
 pub fn current_ident() -> u64 {
     IDENT.with(|c| match c.get() {
         0 => {
@@ -85,12 +93,15 @@ pub fn current_ident() -> u64 {
 /// Threads spawned by tandem always have one (`Thread-1`, `Thread-2`, … unless named);
 /// the main thread is called `main` (Python: `MainThread`); other threads have the name they
 /// were given by whoever spawned them, or none.
+#[doc(alias = "current_thread")]
+#[doc(alias = "currentThread")]
 pub fn current_name() -> Option<String> {
     std::thread::current().name().map(str::to_owned)
 }
 
 /// The operating system's identifier for the calling thread (Linux: `gettid()`), or `None`
 /// on platforms where tandem does not know how to ask. Python: `threading.get_native_id()`.
+#[doc(alias = "get_native_id")]
 pub fn current_native_id() -> Option<u64> {
     native_thread_id()
 }
@@ -101,6 +112,7 @@ pub fn current_native_id() -> Option<u64> {
 /// Python counts every live thread, the main thread included; this counts only threads
 /// started by [`spawn`] or [`Builder::spawn`] whose function has not returned (or panicked)
 /// yet — the threads whose [`JoinHandle::is_alive`] is `true`.
+#[doc(alias = "activeCount")]
 pub fn active_count() -> usize {
     spawn::active_count()
 }
