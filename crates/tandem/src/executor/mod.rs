@@ -24,16 +24,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! What lives where:
-//! - `pool.rs`: [`ThreadPoolExecutor`], its [`Builder`] and [`PoolStats`]; the worker loop.
-//! - `injector.rs`: the pool's job queue (a lock-free push for submitters) and worker
-//!   bookkeeping: sleeping, waking, starting and counting workers (on the wait layer).
-//! - `task.rs`: [`Task`], the public handle; `cell.rs`: the completion cell under it (the
-//!   state machine, callbacks, wakers, parking).
-//! - `waiter.rs`: [`wait`], [`as_completed`] and the [`Waitable`] tasks they accept.
-//! - `map.rs`: [`Map`], the lazy ordered `map`; `scope.rs`: [`Scope`], tasks that borrow.
-//! - `error.rs`: [`TaskError`], [`SubmitError`], [`BrokenPool`], [`TimeoutError`],
+//! - [`ThreadPoolExecutor`], built by its [`Builder`], with [`PoolStats`]: worker threads
+//!   that start on demand up to `max_workers`.
+//! - [`Task`]: the handle of one submitted job (Python's `Future`): its result, its error,
+//!   cancellation, callbacks; also a `std::future::Future`.
+//! - [`wait`] and [`as_completed`] over any [`Waitable`] tasks.
+//! - [`Map`]: the lazy, ordered result of [`ThreadPoolExecutor::map`]; [`Scope`]: tasks that
+//!   borrow from the caller's stack.
+//! - Errors: [`TaskError`], [`SubmitError`], [`BrokenPool`], [`TimeoutError`],
 //!   [`BuildError`].
+
+// What lives where: `pool.rs` the executor, its builder and the worker loop; `injector.rs`
+// the pool's job queue (a lock-free push for submitters) and worker bookkeeping (sleeping,
+// waking, starting and counting workers, on the wait layer); `task.rs` the public handle
+// and `cell.rs` the completion cell under it (state machine, callbacks, wakers, parking);
+// `waiter.rs` wait / as_completed; `map.rs` and `scope.rs`; `error.rs`.
 
 mod cell;
 mod error;

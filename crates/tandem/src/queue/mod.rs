@@ -14,15 +14,19 @@
 //! assert_eq!(consumed, 100);
 //! ```
 //!
-//! What lives where:
-//! - [`Queue`] (`fifo.rs`), [`LifoQueue`] (`lifo.rs`), [`PriorityQueue`] (`priority.rs`),
-//!   [`SimpleQueue`] (`simple.rs`): the public types, each a buffer policy plus its
-//!   constructors and docs.
-//! - `core.rs`: the engine they share — locking, blocking, bounds, timeouts,
-//!   `task_done`/`join`, shutdown — and its wake-up protocol.
-//! - `api.rs`: the public methods every type shares, generated once.
-//! - `error.rs`: one error type per operation; failed puts hand their item back.
-//! - `iter.rs`: iterators that run until the queue is shut down and drained.
+//! - [`Queue`] (first in, first out), [`LifoQueue`] (last in, first out), [`PriorityQueue`]
+//!   (smallest first) and [`SimpleQueue`] (unbounded, no `task_done`/`join`): the same
+//!   methods and the same semantics for blocking, bounds, timeouts, `task_done`/`join` and
+//!   shutdown; only the order of the items differs.
+//! - Errors: one type per operation; a put that fails or times out hands its item back.
+//! - Iterators ([`Iter`], [`TryIter`], [`IntoIter`]) run until the queue is shut down and
+//!   drained (or, for `try_iter`, until it is empty).
+
+// What lives where: `fifo.rs`, `lifo.rs`, `priority.rs`, `simple.rs` hold the public types,
+// each a buffer policy plus its constructors and docs; `core.rs` is the engine they share
+// (locking, blocking, bounds, timeouts, `task_done`/`join`, shutdown) and its wake-up
+// protocol; `api.rs` generates the public methods every type shares; `error.rs` the error
+// types; `iter.rs` the iterators.
 
 mod api;
 pub(crate) mod core;

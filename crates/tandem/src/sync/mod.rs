@@ -1,15 +1,19 @@
-//! Python's `threading` synchronization primitives, one per file.
+//! Python's `threading` synchronization primitives.
 //!
-//! - [`Lock`] (`lock.rs`): mutual exclusion, releasable from any thread; `raw_lock.rs` is its
-//!   engine, shared with `RLock` and `Condition`.
-//! - `RLock` (`rlock.rs`): a lock its owner may re-enter.
-//! - `Condition` (`condition.rs`): a lock and its wait set.
-//! - [`Condvar`] (`condvar.rs`): a wait set over a `Lock` that already exists (several per
-//!   lock), waiting through the lock's own guard; `Condition`'s engine.
-//! - `Semaphore`, `BoundedSemaphore` (`semaphore.rs`): counted permits, FIFO hand-off.
-//! - `Event` (`event.rs`): a flag threads wait for.
-//! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
-//! - `Barrier` (`barrier.rs`): a meeting point for a fixed number of threads.
+//! - [`Lock`]: mutual exclusion, releasable from any thread (as in Python).
+//! - [`RLock`]: a lock its owner may re-enter.
+//! - [`Condition`]: a lock and its wait set.
+//! - [`Condvar`]: a wait set over a `Lock` that already exists (several per lock), waiting
+//!   through the lock's own guard.
+//! - [`Semaphore`], [`BoundedSemaphore`]: counted permits, handed off first come, first
+//!   served.
+//! - [`Event`]: a flag threads wait for.
+//! - [`Barrier`]: a meeting point for a fixed number of threads.
+//! - [`acquire_all`]: several locks at once, in one global order, so they cannot deadlock.
+
+// One primitive per file (`lock.rs`, `rlock.rs`, `condition.rs`, `condvar.rs`,
+// `semaphore.rs`, `event.rs`, `barrier.rs`, `ordered.rs`); `raw_lock.rs` is the engine of
+// `Lock`, shared with `RLock` and `Condition`; `Condvar` uses `Condition`'s engine.
 
 mod raw_lock;
 

@@ -1,9 +1,9 @@
 //! Threads: Python's `threading.Thread`, `threading.local` and the `threading` module's
 //! thread functions.
 //!
-//! - [`Builder`], [`spawn`], [`JoinHandle`] (`spawn.rs`): named threads whose panics come
-//!   back through `join` with the thread's name and message, joinable with a timeout.
-//! - [`Local`] (`local.rs`): per-object thread-local values (`threading.local()`).
+//! - [`Builder`], [`spawn`], [`JoinHandle`]: named threads whose panics come back through
+//!   `join` with the thread's name and message, joinable with a timeout.
+//! - [`Local`]: per-object thread-local values (`threading.local()`).
 //! - [`current_name`], [`current_ident`], [`current_native_id`], [`active_count`]: the
 //!   module-level functions.
 //!
