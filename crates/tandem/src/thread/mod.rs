@@ -106,15 +106,29 @@ pub fn current_native_id() -> Option<u64> {
     native_thread_id()
 }
 
-/// How many threads spawned by tandem are still running. Python: `threading.active_count()`.
+/// How many threads are running, the main thread included, so always at least 1.
+/// Python: `threading.active_count()`.
+///
+/// ```
+/// let (tx, rx) = std::sync::mpsc::channel::<()>();
+/// let before = tandem::thread::active_count();
+/// assert!(before >= 1); // the main thread
+/// let worker = tandem::thread::spawn(move || rx.recv())?;
+/// assert_eq!(tandem::thread::active_count(), before + 1);
+/// tx.send(()).unwrap();
+/// worker.join().unwrap().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Differences from Python
-/// Python counts every live thread, the main thread included; this counts only threads
-/// started by [`spawn`] or [`Builder::spawn`] whose function has not returned (or panicked)
-/// yet — the threads whose [`JoinHandle::is_alive`] is `true`.
+/// As in Python, the count is the main thread plus the threads tandem started ([`spawn`],
+/// [`Builder::spawn`]) whose function has not returned (or panicked) yet, the threads whose
+/// [`JoinHandle::is_alive`] is `true`. Threads started some other way (`std::thread`, a
+/// library's pool) are not counted; Python counts such a thread once it has called into
+/// `threading` (a "dummy" thread).
 #[doc(alias = "activeCount")]
 pub fn active_count() -> usize {
-    spawn::active_count()
+    1 + spawn::active_count()
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
