@@ -116,6 +116,64 @@ fn bench_markdown_prints_the_benchmarks_md_table() {
 }
 
 #[test]
+fn bench_svg_draws_every_benchmark_of_the_run() {
+    let path = std::env::temp_dir().join(format!("tandem-chart-{}.svg", std::process::id()));
+    let file = path.to_str().expect("a UTF-8 temp path");
+    let out = tandem(&[
+        "bench",
+        "lock.uncontended",
+        "rlock",
+        "--quick",
+        "--json",
+        "--svg",
+        file,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&path).expect("the chart was written");
+    std::fs::remove_file(&path).ok();
+
+    // Well-formed XML whose root is an SVG element.
+    let doc = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    // Every benchmark and implementation the run measured is named.
+    let mut named = Vec::new();
+    for line in stdout(&out).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        named.push(v["bench"].as_str().unwrap().to_owned());
+        named.push(v["impl"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        named.contains(&"lock.uncontended".to_owned())
+            && named.contains(&"rlock.reentrant".to_owned())
+    );
+    for name in &named {
+        assert!(
+            texts.contains(&name.as_str()),
+            "the chart does not name {name}: {texts:?}"
+        );
+    }
+    // The caption names the CPU.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if let Some(model) = cpuinfo.lines().find(|l| l.starts_with("model name")) {
+        let model = model.split_once(':').unwrap().1.trim();
+        assert!(
+            texts.iter().any(|t| t.contains(model)),
+            "no {model:?} in {texts:?}"
+        );
+    }
+}
+
+#[test]
 fn bench_list_and_bad_prefixes() {
     let out = tandem(&["bench", "--list"]);
     assert!(out.status.success());

@@ -28,6 +28,42 @@
 //! assert_eq!(*counter.acquire(), 4000);
 //! ```
 //!
+//! ## Python → tandem
+//! Every Python name is also a search alias in these docs: searching `put_nowait`, `Future`
+//! or `current_thread` finds the tandem item.
+//!
+//! | Python | tandem |
+//! | --- | --- |
+//! | `threading.Lock()`; `with lock:` | `Lock::new(data)`; `let guard = lock.acquire();` |
+//! | `lock.acquire(blocking=False)` / `acquire(timeout=t)` | `lock.try_acquire()` / `lock.acquire_timeout(t)` → `Option<guard>` |
+//! | `lock.release()` from another thread | send the guard there and drop it, or `guard.leak()` then `Lock<()>::release()` from any thread (refused with `HeldByGuard` while a guard holds it) |
+//! | `threading.RLock()` | `RLock::new(data)` |
+//! | `threading.Condition()` (over an RLock); `Condition(Lock())` | `Condition::new_reentrant(data)`; `Condition::new(data)` — `wait`, `wait_timeout`, `wait_for`, `notify(n)`, `notify_all` on its guard |
+//! | `Condition(lock)` over an existing lock (several conditions, one lock) | `Condvar::new()`: `cv.wait(&mut guard)`, `cv.notify_one(&guard)` with the lock's own guard |
+//! | `threading.Semaphore(n)` / `BoundedSemaphore(n)` | `Semaphore::new(n)` / `BoundedSemaphore::new(n)`; permits release on drop |
+//! | `threading.Event()` | `Event::new()`: `set`, `clear`, `is_set`, `wait`, `wait_timeout` |
+//! | `threading.Barrier(n, action, timeout)` | `Barrier::builder(n).action(f).timeout(t).build()?`; `wait`, `abort`, `reset` |
+//! | `threading.Thread(target, name=…)`; `join(timeout)` | `tandem::thread::Builder::new().name(…).spawn(f)?`; `join`, `join_timeout`; from several threads: `h.joiner()` (joining oneself is an error) |
+//! | `threading.local()` | `tandem::thread::Local<T>` |
+//! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | `tandem::queue::{Queue, LifoQueue, PriorityQueue, SimpleQueue}` |
+//! | `q.put(item, timeout=t)` raising `Full` | `q.put_timeout(item, t)` → `Err(..)` that hands `item` back |
+//! | `None` sentinel to stop consumers | `q.shutdown(immediate)`; `for item in &q` ends when shut down and drained |
+//! | `ThreadPoolExecutor(max_workers=…)` | `ThreadPoolExecutor::builder().max_workers(n).build()?` |
+//! | `executor.submit(f)` → `Future`; `future.result(timeout)` | `executor.submit(f)?` → `Task`; `task.result()`; `task.result_timeout(t)` and `task.result_ref()` as often as needed |
+//! | `executor.map(f, items)`, `wait(fs, return_when=…)`, `as_completed(fs)` | `executor.map(f, items)`, `executor::wait(tasks, timeout, ReturnWhen::…)`, `executor::as_completed(tasks, timeout)` |
+//! | the seeds' "sort the locks, then take them" deadlock prevention | `tandem::sync::acquire_all((&a, &b))` (any order in, one global order inside) |
+//! | a frozen program and no idea why | `tandem::diagnostics` (feature): `Watchdog`, `check_deadlock()`, lock-order inversions, `snapshot()` thread dumps |
+//! | an exception (`BrokenBarrierError`, `ValueError`, …) | a typed error in a `Result`, with a message that says what to do |
+//! | `if __name__ == "__main__":` | `tandem::process::init();` first in `main` (`tandem::child_entry!();` in a test file) |
+//! | `Process(target=f, args=(a,)).start()`; `p.join()`, `p.exitcode` | `let p = Process::spawn(f, a)?;` (`f: fn(A) -> R`); `p.join()?` → `R`; `p.exitcode()` |
+//! | `p.terminate()`, `p.kill()`, `p.is_alive()`, `active_children()` | the same names, on `tandem::process` |
+//! | `a, b = Pipe()`; `conn.send(x)`, `conn.recv()`, `poll`, `EOFError` | `let (a, b) = Pipe::new()?;` typed `send`/`recv`/`poll`; `ConnectionError::Disconnected` |
+//! | `Value('i', 0)`, `Array('d', n)`, `RawValue`, `RawArray` | `Value::new(0i32)?`, `Array::<f64>::new(n)?`, `RawValue`/`RawArray` (atomics) |
+//! | `multiprocessing.Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Condition`, `Event`, `Barrier` | `tandem::process::{…}` with the methods of `tandem::sync`; a killed holder's lock is handed on with `OwnerDied` |
+//! | `multiprocessing.Queue(maxsize)`, `JoinableQueue`, `SimpleQueue` | `tandem::process::{Queue, JoinableQueue, SimpleQueue}`: the methods of `tandem::queue`, in a shared-memory ring, no feeder thread |
+//! | `ProcessPoolExecutor(max_workers)`; `submit(f, a)` | `ProcessPoolExecutor::builder().max_workers(n).build()?`; `submit(f, a)?` → the same `Task` as threads |
+//! | `Pool(4).map(f, xs)`, `apply_async`, `imap`, `imap_unordered`, `starmap` | `tandem::process::Pool` with the same verbs; a crashed worker fails only its task |
+//!
 //! ## Layers
 //! - [`sync`]: `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`,
 //!   `Barrier`.

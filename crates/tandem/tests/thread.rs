@@ -169,6 +169,21 @@ fn join_timeout_reports_a_panic() {
 }
 
 #[test]
+fn active_count_counts_the_main_thread_as_python_does() {
+    let _s = serial();
+    // Python: threading.active_count() == 1 in a program that started no thread.
+    eventually("no tandem thread is left running", || {
+        thread::active_count() == 1
+    });
+    let (tx, rx) = mpsc::channel::<()>();
+    let worker = thread::spawn(move || rx.recv().unwrap()).unwrap();
+    assert_eq!(thread::active_count(), 2);
+    tx.send(()).unwrap();
+    worker.join().unwrap();
+    assert_eq!(thread::active_count(), 1);
+}
+
+#[test]
 fn is_alive_and_active_count_follow_the_thread() {
     let _s = serial();
     let base = thread::active_count();

@@ -39,6 +39,7 @@
 //!   (always `tandem`).
 
 mod barrier;
+mod chart;
 mod condition;
 mod diagnostics;
 mod event;
@@ -83,6 +84,10 @@ pub(crate) struct BenchArgs {
     /// List the benchmarks and exit.
     #[arg(long)]
     list: bool,
+    /// Also draw the run as an SVG chart in FILE: per benchmark, each implementation's
+    /// ns/op on a log scale, the CPU model in the caption.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
 }
 
 /// One benchmark file's two exports: its benchmarks and its `size_of` rows.
@@ -514,6 +519,7 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
             outln!("note: python3 is not on the PATH, so CPython is not measured");
         }
     }
+    let mut charted: Vec<Figures> = Vec::new();
     for bench in &benches {
         let natives: Vec<(&'static str, &NativeFn)> = bench
             .impls
@@ -541,9 +547,12 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
                     }
                 }
             };
-            if args.json {
-                if let Outcome::Measured(f) = &outcome {
+            if let Outcome::Measured(f) = &outcome {
+                if args.json {
                     outln!("{}", serde_json::to_string(f).expect("figures serialize"));
+                }
+                if args.svg.is_some() {
+                    charted.push(f.clone());
                 }
             }
             outcomes.push((imp.name, outcome));
@@ -564,6 +573,17 @@ pub(crate) fn run(args: &BenchArgs) -> bool {
         outln!("\nsize_of:");
         for (name, size) in all_sizes() {
             outln!("  {name:<28} {size:>4} bytes");
+        }
+    }
+    if let Some(path) = &args.svg {
+        let written = chart::svg(&charted, &chart::cpu_model())
+            .and_then(|svg| std::fs::write(path, svg).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!(
+                "tandem bench: cannot write the chart to {}: {e}",
+                path.display()
+            );
+            return false;
         }
     }
     true

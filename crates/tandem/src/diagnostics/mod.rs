@@ -1,5 +1,9 @@
 //! Deadlock detection, a lock-order checker, contention statistics and thread dumps
 //! (feature `diagnostics`).
+#![cfg_attr(
+    not(feature = "diagnostics"),
+    doc = "\n*These docs were built without the `diagnostics` feature: the functions and types named below exist only with it (see [Availability](#availability)).*\n\n[`check_deadlock`]: #availability\n[`Watchdog`]: #availability\n[`Deadlock`]: #availability\n[`take_lock_order_violations`]: #availability\n[`on_lock_order_violation`]: #availability\n[`stats`]: #availability\n[`snapshot`]: #availability\n[`disable`]: #availability\n[`enable`]: #availability\n"
+)]
 //!
 //! ```
 //! # #[cfg(feature = "diagnostics")] {
@@ -63,37 +67,41 @@
 //! starts a new *generation*: records of an older generation are ignored, so switching can
 //! never leave a stale hold that would make a false cycle.
 //!
-//! # Hooks for primitives (crate-internal)
-//! Locks built on `RawLock` (`Lock`, `RLock`, the lock inside `Condition`) are covered by
-//! `raw_lock.rs`; `RLock` builds its engine with `RawLock::with_kind(PrimitiveKind::RLock)`
-//! and `Condition` announces its waits and its hand-offs (below). Other primitives need at
-//! most these one-line calls; all of them compile to nothing without the feature:
-//! - **What a wait is on.** Just before `wait::park(key, ..)`, call
-//!   `diagnostics::wait_intent(PrimitiveKind::Event, key, Some(&self.tag))` (or `None` for
-//!   no tag). The wait layer attaches it to the wait it records, so the thread dump says
-//!   "waiting on Event 'ready' at src/main.rs:12" instead of "waiting on an unknown
-//!   primitive". Without it the wait is still recorded, with kind `Unknown`. Waits of kinds
-//!   other than `Lock`/`RLock` never form deadlock cycles. Put
-//!   `#[cfg_attr(feature = "diagnostics", track_caller)]` on the public blocking methods to
-//!   make the recorded site the user's call rather than a line inside tandem.
-//! - **Names and statistics.** Embed a `diagnostics::Tag` field (zero-sized without the
-//!   feature), forward `set_name(&self, name)` to `self.tag.set_name(kind, key, name)` and
-//!   `name()` to `self.tag.name()`. Waits announced with `Some(&self.tag)` are counted in the
-//!   tag's statistics (contended count, total and longest wait).
-//! - **A lock of another kind.** Build the engine with `RawLock::with_kind(PrimitiveKind::RLock)`
-//!   (const) so reports say `RLock`, and put `#[cfg_attr(feature = "diagnostics",
-//!   track_caller)]` on the acquire methods so holds are reported at the user's line.
-//! - **A lock handed over without `RawLock::lock`** (a condition variable woken with
-//!   `TOKEN_HANDOFF` after a requeue): call `lock.note_handoff()` on the `RawLock`, or the
-//!   detector will not know the thread holds it (a missed report, never a false one).
-//!
-//! The wait layer's contract still holds: the recording done inside `before_sleep` only
-//! stores to the calling thread's own record (it never parks and never panics), and the
-//! detector's bookkeeping uses spin locks that never park, so it may run from any hook.
-//! Under `--cfg tandem_loom` every hook is a no-op.
+//! # Availability
+//! Everything that records or reports needs the `diagnostics` feature
+//! (`tandem = { version = "0.1", features = ["diagnostics"] }`). Without it this module holds
+//! only [`PrimitiveKind`], [`Stats`] and [`COMPILED_IN`]; the primitives' `set_name` keeps
+//! nothing (`name()` is `None`), their `stats` methods do not exist, and every hook inside
+//! tandem compiles to nothing.
 
-// Without the feature, the detector's items these docs link to do not exist.
-#![cfg_attr(not(feature = "diagnostics"), allow(rustdoc::broken_intra_doc_links))]
+// Hooks for primitives (for tandem's own code; not public API).
+// Locks built on `RawLock` (`Lock`, `RLock`, the lock inside `Condition`) are covered by
+// `raw_lock.rs`; `RLock` builds its engine with `RawLock::with_kind(PrimitiveKind::RLock)`
+// and `Condition` announces its waits and its hand-offs (below). Other primitives need at
+// most these one-line calls; all of them compile to nothing without the feature:
+// - **What a wait is on.** Just before `wait::park(key, ..)`, call
+//   `diagnostics::wait_intent(PrimitiveKind::Event, key, Some(&self.tag))` (or `None` for
+//   no tag). The wait layer attaches it to the wait it records, so the thread dump says
+//   "waiting on Event 'ready' at src/main.rs:12" instead of "waiting on an unknown
+//   primitive". Without it the wait is still recorded, with kind `Unknown`. Waits of kinds
+//   other than `Lock`/`RLock` never form deadlock cycles. Put
+//   `#[cfg_attr(feature = "diagnostics", track_caller)]` on the public blocking methods to
+//   make the recorded site the user's call rather than a line inside tandem.
+// - **Names and statistics.** Embed a `diagnostics::Tag` field (zero-sized without the
+//   feature), forward `set_name(&self, name)` to `self.tag.set_name(kind, key, name)` and
+//   `name()` to `self.tag.name()`. Waits announced with `Some(&self.tag)` are counted in the
+//   tag's statistics (contended count, total and longest wait).
+// - **A lock of another kind.** Build the engine with `RawLock::with_kind(PrimitiveKind::RLock)`
+//   (const) so reports say `RLock`, and put `#[cfg_attr(feature = "diagnostics",
+//   track_caller)]` on the acquire methods so holds are reported at the user's line.
+// - **A lock handed over without `RawLock::lock`** (a condition variable woken with
+//   `TOKEN_HANDOFF` after a requeue): call `lock.note_handoff()` on the `RawLock`, or the
+//   detector will not know the thread holds it (a missed report, never a false one).
+//
+// The wait layer's contract still holds: the recording done inside `before_sleep` only
+// stores to the calling thread's own record (it never parks and never panics), and the
+// detector's bookkeeping uses spin locks that never park, so it may run from any hook.
+// Under `--cfg tandem_loom` every hook is a no-op.
 
 /// Which kind of primitive a wait or a hold is on, as reports name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,6 +191,19 @@ pub struct Stats {
     /// The longest single wait.
     pub max_wait: std::time::Duration,
 }
+
+/// Whether this build of tandem has the `diagnostics` feature, so that primitives keep their
+/// names and statistics and the detector exists (`false` in the default build).
+///
+/// ```
+/// use tandem::{diagnostics, sync::Lock};
+///
+/// let lock = Lock::named(0, "ledger");
+/// // Names are kept only when the feature is on.
+/// let expected = diagnostics::COMPILED_IN.then_some("ledger");
+/// assert_eq!(lock.name().as_deref(), expected);
+/// ```
+pub const COMPILED_IN: bool = cfg!(all(feature = "diagnostics", not(tandem_loom)));
 
 /// How a lock was taken: only acquisitions that could have waited add lock-order edges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

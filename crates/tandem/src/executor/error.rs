@@ -22,12 +22,15 @@ use std::sync::Arc;
 /// | `TimeoutError` from `result(timeout)` | `Timeout` (only from the `_timeout` forms and timed `map`) |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskError<E = Infallible> {
-    /// The task panicked; the panic's message. The worker that ran it survives.
+    /// The task panicked; the panic's message. The worker that ran it survives. The panic
+    /// hook has also reported the panic on stderr when it happened (see
+    /// [`ThreadPoolExecutor`](super::ThreadPoolExecutor#a-panicking-task-also-prints-to-stderr)).
     Panicked(String),
     /// The task returned `Err(e)`.
     Failed(E),
     /// The task was cancelled before it started: by [`Task::cancel`](super::Task::cancel)
     /// or by `shutdown(cancel_futures = true)`.
+    #[doc(alias = "CancelledError")]
     Cancelled,
     /// The pool broke (an initializer failed) before the task could start.
     BrokenPool(BrokenPool),

@@ -24,16 +24,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! What lives where:
-//! - `pool.rs`: [`ThreadPoolExecutor`], its [`Builder`] and [`PoolStats`]; the worker loop.
-//! - `injector/`: the pool's job queue (a lock-free push for submitters) and worker
-//!   bookkeeping: sleeping, waking, starting and counting workers (on the wait layer).
-//! - `task.rs`: [`Task`], the public handle; `cell/`: the completion cell under it (the
-//!   state machine, callbacks, wakers, parking).
-//! - `waiter.rs`: [`wait`], [`as_completed`] and the [`Waitable`] tasks they accept.
-//! - `map.rs`: [`Map`] and [`MapOptions`], the ordered `map`; `scope.rs`: [`Scope`], tasks that borrow.
-//! - `error.rs`: [`TaskError`], [`SubmitError`], [`BrokenPool`], [`TimeoutError`],
+//! - [`ThreadPoolExecutor`], built by its [`Builder`], with [`PoolStats`]: worker threads
+//!   that start on demand up to `max_workers`.
+//! - [`Task`]: the handle of one submitted job (Python's `Future`): its result, its error,
+//!   cancellation, callbacks; also a `std::future::Future`.
+//! - [`wait`] and [`as_completed`] over any [`Waitable`] tasks.
+//! - [`Map`]: the ordered results of [`ThreadPoolExecutor::map`] (every item submitted at
+//!   the call), with [`MapOptions`] for a bounded look-ahead; [`Scope`]: tasks that borrow
+//!   from the caller's stack.
+//! - Errors: [`TaskError`], [`SubmitError`], [`BrokenPool`], [`TimeoutError`],
 //!   [`BuildError`].
+
+// What lives where: `pool.rs` the executor, its builder and the worker loop; `injector/`
+// the pool's job queue (a lock-free push for submitters) and worker bookkeeping (sleeping,
+// waking, starting and counting workers, on the wait layer); `task.rs` the public handle
+// and `cell/` the completion cell under it (state machine, callbacks, wakers, parking);
+// `waiter.rs` wait / as_completed; `map.rs` (with `MapOptions`) and `scope.rs`; `error.rs`.
 
 mod cell;
 mod error;
@@ -44,12 +50,19 @@ mod scope;
 mod task;
 mod waiter;
 
-pub use error::{BrokenPool, BuildError, SubmitError, TaskError, TimeoutError};
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "BrokenThreadPool", alias = "BrokenExecutor")]
+pub use error::BrokenPool;
+pub use error::{BuildError, SubmitError, TaskError, TimeoutError};
 pub use map::{Map, MapOptions};
 pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
 pub use scope::Scope;
+#[doc(alias = "Future", alias = "concurrent.futures.Future")]
 pub use task::Task;
-pub use waiter::{as_completed, wait, AsCompleted, DoneAndNotDone, ReturnWhen, Waitable};
+#[doc(alias = "DoneAndNotDoneFutures")]
+pub use waiter::DoneAndNotDone;
+pub use waiter::{as_completed, wait, AsCompleted, ReturnWhen, Waitable};
 
 /// The bytes one task costs beyond its value `T` when its closure has type `F` (the
 /// reference-counted cell: counters, state, closure-or-result). For the benchmark's size

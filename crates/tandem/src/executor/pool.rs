@@ -269,6 +269,15 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
 /// [`Task`] (with the panic message); its worker goes on. An idle worker sleeps in the wait
 /// layer and uses no CPU.
 ///
+/// # A panicking task also prints to stderr
+/// Rust runs the process's panic hook when the panic happens, before the worker catches it
+/// for the task's [`Task`]: with the default hook, `thread '<worker name>' panicked at
+/// <file:line>` and the message appear on stderr at once, even if the task's result is
+/// never read. (Python prints nothing until `result()` re-raises the exception.) The hook is
+/// process-wide: to silence or redirect these reports, install one with
+/// `std::panic::set_hook`; the [`TaskError::Panicked`](crate::executor::TaskError::Panicked)
+/// message is kept either way.
+///
 /// # Shutdown and drop
 /// [`shutdown`](Self::shutdown) refuses new work; queued tasks still run (unless
 /// `cancel_futures`), then the workers exit. Dropping the pool is
@@ -511,6 +520,7 @@ impl ThreadPoolExecutor {
     /// assert!(matches!(pool.map(|x: u64| x, 0..3), Err(SubmitError::ShutDown)));
     /// # Ok::<(), SubmitError>(())
     /// ```
+    #[doc(alias = "ThreadPoolExecutor.map")]
     pub fn map<I, F, T>(&self, f: F, items: I) -> Result<Map<'_, I::IntoIter, F, T>, SubmitError>
     where
         I: IntoIterator,

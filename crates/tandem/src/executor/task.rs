@@ -189,6 +189,7 @@ impl<T, E> Task<T, E> {
     /// # Panics
     /// If the result was already taken.
     #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[doc(alias = "exception")]
     pub fn error(&self) -> Option<&TaskError<E>> {
         self.header().wait_until(Deadline::NEVER);
         self.done_error()
@@ -200,6 +201,7 @@ impl<T, E> Task<T, E> {
     /// # Panics
     /// If the result was already taken.
     #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[doc(alias = "exception")]
     pub fn error_timeout(&self, timeout: Duration) -> Result<Option<&TaskError<E>>, TimeoutError> {
         if !self.header().wait_until(Deadline::after(timeout)) {
             return Err(TimeoutError);
@@ -223,17 +225,20 @@ impl<T, E> Task<T, E> {
     }
 
     /// Whether the task was cancelled. Python: `future.cancelled()`.
+    #[doc(alias = "cancelled")]
     pub fn is_cancelled(&self) -> bool {
         self.header().is_cancelled()
     }
 
     /// Whether a worker is running the task right now (its done-callbacks included).
     /// Python: `future.running()`.
+    #[doc(alias = "running")]
     pub fn is_running(&self) -> bool {
         self.header().is_running()
     }
 
     /// Whether the task is done: finished, failed or cancelled. Python: `future.done()`.
+    #[doc(alias = "done")]
     pub fn is_done(&self) -> bool {
         self.header().is_done()
     }

@@ -152,12 +152,15 @@ impl<K, W: Waitable> Waitable for (K, W) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ReturnWhen {
     /// As soon as any task is done (finished, failed or cancelled).
+    #[doc(alias = "FIRST_COMPLETED")]
     FirstCompleted,
     /// As soon as any task fails (panics, returns `Err`, or its pool broke), or when all
     /// are done. A cancelled task does not count as a failure (as in Python).
+    #[doc(alias = "FIRST_EXCEPTION")]
     FirstException,
     /// When every task is done (the default, as in Python).
     #[default]
+    #[doc(alias = "ALL_COMPLETED")]
     AllCompleted,
 }
 

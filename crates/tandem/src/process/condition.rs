@@ -216,6 +216,7 @@ impl<T: Pod> ConditionGuard<'_, T> {
     }
 
     /// Wakes every waiter (Python's `notify_all()`); how many were asleep.
+    #[doc(alias = "notifyAll")]
     pub fn notify_all(&self) -> usize {
         self.notify(i32::MAX as usize)
     }

@@ -64,6 +64,7 @@ impl Event {
     }
 
     /// Whether the flag is set (Python's `is_set()`).
+    #[doc(alias = "isSet")]
     pub fn is_set(&self) -> bool {
         self.state().flag.load(Ordering::Acquire) != 0
     }

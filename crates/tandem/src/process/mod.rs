@@ -1,31 +1,28 @@
 //! Python's `multiprocessing`: child processes that run Rust functions, pipes between them,
 //! and plain data in shared memory. Linux only (pidfds, `memfd`, shared futexes).
 //!
-//! - [`Process`] (`spawn/`): start a child that runs `fn(A) -> R`, join it for the `R`;
-//!   [`init`] / [`child_entry!`](crate::child_entry) is the child's way in. A supervisor
-//!   thread (`supervisor.rs`) starts and reaps every child: no zombies, no `SIGCHLD`
-//!   handler, children die with their parent unless asked not to.
-//! - [`Pipe`] and [`Connection`] (`pipe.rs`): typed messages over a Unix socket
-//!   (`frame.rs` frames them; `codec.rs` encodes them with serde + postcard and carries the
-//!   file descriptors of handles inside them).
-//! - [`Value`], [`Array`], [`RawValue`], [`RawArray`] (`value.rs`): plain data in an
-//!   anonymous, sealed shared memory segment (`shm.rs`, `shared.rs`), with a cross-process
-//!   lock that survives a killed holder (`robust.rs`) or atomic access. Their waits go
-//!   through the wait layer's futex backend.
+//! - [`Process`]: start a child that runs `fn(A) -> R`, join it for the `R`; [`init`] /
+//!   [`child_entry!`](crate::child_entry) is the child's way in. A supervisor thread starts
+//!   and reaps every child: no zombies, no `SIGCHLD` handler, children die with their
+//!   parent unless asked not to.
+//! - [`Pipe`] and [`Connection`]: typed messages over a Unix socket (encoded with serde +
+//!   postcard; handles inside a message carry their file descriptors along).
+//! - [`Value`], [`Array`], [`RawValue`], [`RawArray`]: plain data in an anonymous, sealed
+//!   shared memory segment, with a cross-process lock that survives a killed holder, or
+//!   atomic access.
 //!
-//! - [`Lock`], [`RLock`] (`lock.rs`), [`Semaphore`], [`BoundedSemaphore`] (`semaphore.rs`),
-//!   [`Condition`] (`condition.rs`), [`Event`] (`event.rs`), [`Barrier`] (`barrier.rs`):
-//!   the synchronization primitives of [`sync`](crate::sync), in shared memory, that
-//!   survive a process killed while holding them (`robust.rs`): a lock is handed on with
+//! - [`Lock`], [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Condition`], [`Event`],
+//!   [`Barrier`]: the synchronization primitives of [`sync`](crate::sync), in shared
+//!   memory, that survive a process killed while holding them: a lock is handed on with
 //!   [`OwnerDied`], a dead holder's semaphore permits return, a barrier breaks.
 //!
-//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`] (`queue/`): the vocabulary of
+//! - [`Queue`], [`JoinableQueue`], [`SimpleQueue`]: the vocabulary of
 //!   [`queue`](crate::queue) across processes, in a shared-memory ring of length-prefixed
 //!   records, with no feeder thread.
 //!
-//! - [`ProcessPoolExecutor`] and [`Pool`] (`pool/`): worker processes behind the thread
-//!   executor's [`Task`](crate::executor::Task) futures; a crashed worker fails only its
-//!   own task and is replaced.
+//! - [`ProcessPoolExecutor`] and [`Pool`]: worker processes behind the thread executor's
+//!   [`Task`](crate::executor::Task) futures; a crashed worker fails only its own task and
+//!   is replaced.
 //!
 //! Every handle — a `Connection`, a `Value`, … — can be passed to a child in its arguments
 //! or sent over a `Connection`, as in Python.
@@ -81,6 +78,13 @@
 //! `if __name__ == "__main__":`). In an integration test file, put
 //! `tandem::child_entry!();` at the top; in a doc test, call `init()` first.
 
+// What lives where: `spawn/` Process and the child's entry, `supervisor.rs` the thread
+// that starts and reaps children; `pipe.rs` Pipe/Connection over `frame.rs` (framing) and
+// `codec.rs` (serde + postcard, file descriptors of handles); `value.rs` Value/Array over
+// `shm.rs` and `shared.rs` (sealed shared memory); `robust.rs` the lock that survives a
+// killed holder, under `lock.rs`, `semaphore.rs`, `condition.rs`, `event.rs`, `barrier.rs`;
+// `queue/` the queues; `pool/` the pools. Waits use the wait layer's futex backend.
+
 mod barrier;
 mod codec;
 mod condition;
@@ -102,14 +106,21 @@ pub use barrier::{Barrier, BarrierBuilder, BarrierError};
 pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, RLock, RLockGuard};
-pub use pipe::{Connection, ConnectionError, Pipe};
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "EOFError")]
+pub use pipe::ConnectionError;
+pub use pipe::{Connection, Pipe};
 pub use pool::{
     AsyncResult, MapResult, Pool, PoolBuilder, PoolError, PoolTaskError, ProcessPoolExecutor,
     ProcessTask, WorkerError,
 };
+#[doc(alias = "Empty")]
+pub use queue::GetError;
+#[doc(alias = "Full")]
+pub use queue::PutError;
 pub use queue::{
-    GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TasksLost,
-    DEFAULT_CAPACITY_BYTES,
+    JoinableQueue, Queue, QueueBuilder, SimpleQueue, TasksLost, DEFAULT_CAPACITY_BYTES,
 };
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use spawn::{

@@ -108,7 +108,7 @@ pub struct Connection<T> {
 }
 
 impl<T> Connection<T> {
-    /// An end over a stream socket and its side socket for descriptors (`frame.rs`).
+    // An end over a stream socket and its side socket for descriptors (`frame.rs`).
     fn from_fds(fd: OwnedFd, side: OwnedFd, readable: bool, writable: bool) -> Self {
         Connection {
             channel: Channel::with_side(fd, Some(side)),

@@ -215,6 +215,7 @@ impl<T: Pod> Value<T> {
     }
 
     /// Takes the lock; the guard dereferences to the value (Python's `with v.get_lock():`).
+    #[doc(alias = "get_lock")]
     pub fn lock(&self) -> ValueGuard<'_, T> {
         ValueGuard(RawGuard::take(&self.inner, Some(Deadline::NEVER)).expect("no deadline"))
     }
@@ -297,6 +298,7 @@ impl<T: Pod> Array<T> {
     }
 
     /// Takes the lock; the guard dereferences to the elements.
+    #[doc(alias = "get_lock")]
     pub fn lock(&self) -> ArrayGuard<'_, T> {
         ArrayGuard(RawGuard::take(&self.inner, Some(Deadline::NEVER)).expect("no deadline"))
     }

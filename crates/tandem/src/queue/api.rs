@@ -93,6 +93,7 @@ macro_rules! common_api {
             /// [`TryGetError::ShutDown`](crate::queue::TryGetError::ShutDown) if shut down and
             /// drained.
             #[inline]
+            #[doc(alias = "get_nowait")]
             pub fn try_get(&self) -> Result<T, crate::queue::TryGetError> {
                 self.core
                     .get(crate::queue::core::Wait::No)
@@ -176,12 +177,14 @@ macro_rules! common_api {
             /// Items queued right now (a snapshot that other threads may change at once).
             /// Python: `q.qsize()`.
             #[inline]
+            #[doc(alias = "qsize")]
             pub fn len(&self) -> usize {
                 self.core.len()
             }
 
             /// Whether the queue is empty right now (a snapshot). Python: `q.empty()`.
             #[inline]
+            #[doc(alias = "empty")]
             pub fn is_empty(&self) -> bool {
                 self.core.len() == 0
             }
@@ -319,6 +322,7 @@ macro_rules! bounded_api {
             /// [`TryPutError::Full`](crate::queue::TryPutError::Full) or
             /// [`TryPutError::ShutDown`](crate::queue::TryPutError::ShutDown), holding `item`.
             #[inline]
+            #[doc(alias = "put_nowait")]
             pub fn try_put(&self, item: T) -> Result<(), crate::queue::TryPutError<T>> {
                 use crate::queue::core::PutFail;
                 match self.core.put(item, crate::queue::core::Wait::No) {
@@ -388,6 +392,7 @@ macro_rules! bounded_api {
             /// queue): `maxsize` items are queued, or the free slots are promised to waiting
             /// putters. Python: `q.full()`.
             #[inline]
+            #[doc(alias = "full")]
             pub fn is_full(&self) -> bool {
                 self.core.is_full()
             }

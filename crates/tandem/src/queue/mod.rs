@@ -14,18 +14,21 @@
 //! assert_eq!(consumed, 100);
 //! ```
 //!
-//! What lives where:
-//! - [`Queue`] (`fifo.rs`), [`LifoQueue`] (`lifo.rs`), [`PriorityQueue`] (`priority.rs`),
-//!   [`SimpleQueue`] (`simple.rs`): the public types, each a buffer policy plus its
-//!   constructors and docs.
-//! - `fifo_core.rs` over `list.rs`: the lock-free engine of `Queue` and `SimpleQueue` —
-//!   a list of blocks claimed by compare-and-swap, with blocking, hand-off to parked
-//!   waiters, bounds, timeouts, `task_done`/`join` and shutdown around it.
-//! - `core.rs`: the lock-based engine of `LifoQueue` and `PriorityQueue` (their orders
-//!   need a lock), with the same vocabulary and its own wake-up protocol.
-//! - `api.rs`: the public methods every type shares, generated once.
-//! - `error.rs`: one error type per operation; failed puts hand their item back.
-//! - `iter.rs`: iterators that run until the queue is shut down and drained.
+//! - [`Queue`] (first in, first out), [`LifoQueue`] (last in, first out), [`PriorityQueue`]
+//!   (smallest first) and [`SimpleQueue`] (unbounded, no `task_done`/`join`): the same
+//!   methods and the same semantics for blocking, bounds, timeouts, `task_done`/`join` and
+//!   shutdown; only the order of the items differs.
+//! - Errors: one type per operation; a put that fails or times out hands its item back.
+//! - Iterators ([`Iter`], [`TryIter`], [`IntoIter`]) run until the queue is shut down and
+//!   drained (or, for `try_iter`, until it is empty).
+
+// What lives where: `fifo.rs`, `lifo.rs`, `priority.rs`, `simple.rs` hold the public types
+// with their constructors and docs; `fifo_core.rs` over `list.rs` is the lock-free engine of
+// `Queue` and `SimpleQueue` (a list of blocks claimed by compare-and-swap, with blocking,
+// hand-off to parked waiters, bounds, timeouts, `task_done`/`join` and shutdown around it);
+// `core.rs` the lock-based engine of `LifoQueue` and `PriorityQueue` (their orders need a
+// lock), over a buffer policy each; `api.rs` generates the public methods every type shares;
+// `error.rs` the error types; `iter.rs` the iterators.
 
 mod api;
 pub(crate) mod core;
@@ -38,9 +41,15 @@ mod list;
 mod priority;
 mod simple;
 
-pub use error::{
-    GetTimeoutError, PutError, PutTimeoutError, ShutDown, TaskDoneError, TryGetError, TryPutError,
-};
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "ValueError")]
+pub use error::TaskDoneError;
+#[doc(alias = "Empty", alias = "queue.Empty")]
+pub use error::{GetTimeoutError, TryGetError};
+pub use error::{PutError, ShutDown};
+#[doc(alias = "Full", alias = "queue.Full")]
+pub use error::{PutTimeoutError, TryPutError};
 pub use fifo::Queue;
 pub use iter::{IntoIter, Iter, TryIter};
 pub use lifo::LifoQueue;

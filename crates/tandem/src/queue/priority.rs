@@ -57,6 +57,33 @@ use super::core::{checked_bound, python_maxsize, Core, Policy};
 /// assert_eq!(order, ["fix outage", "write report", "answer mail"]);
 /// ```
 ///
+/// # Floats as priorities
+/// `f64` is not `Ord` (NaN compares with nothing), so `PriorityQueue<(f64, T)>` does not
+/// compile where Python would accept `q.put((0.5, job))`. Wrap the float in a type ordered
+/// by [`f64::total_cmp`] (a total order: -0.0 before 0.0, NaN after every number), or use a
+/// crate such as `ordered-float`:
+/// ```
+/// use std::cmp::Ordering;
+/// use tandem::queue::PriorityQueue;
+///
+/// #[derive(Debug, Clone, Copy, PartialEq)]
+/// struct Priority(f64);
+/// impl Eq for Priority {}
+/// impl Ord for Priority {
+///     fn cmp(&self, other: &Self) -> Ordering { self.0.total_cmp(&other.0) }
+/// }
+/// impl PartialOrd for Priority {
+///     fn partial_cmp(&self, other: &Self) -> Option<Ordering> { Some(self.cmp(other)) }
+/// }
+///
+/// let q = PriorityQueue::new();
+/// q.put_many([(Priority(2.5), "b"), (Priority(-1.0), "a"), (Priority(f64::NAN), "c")]).unwrap();
+/// let order: Vec<_> = q.try_iter().map(|(_, name)| name).collect();
+/// assert_eq!(order, ["a", "b", "c"]);
+/// ```
+/// (Deriving `PartialEq` keeps `NaN != NaN`; the queue orders by `Ord` alone, so that is
+/// harmless here.)
+///
 /// # Differences from Python
 /// As for [`Queue`](super::Queue), plus: ties are FIFO (Python compares the rest of the
 /// tuple, and raises `TypeError` if that is not comparable — here `T: Ord` is checked at

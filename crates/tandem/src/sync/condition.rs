@@ -457,6 +457,7 @@ impl<'a, T, L: ConditionLock<Data = T>> ConditionGuard<'a, T, L> {
 
     /// Wakes every waiting thread; returns how many. Python: `cond.notify_all()`.
     #[inline]
+    #[doc(alias = "notifyAll")]
     pub fn notify_all(&self) -> usize {
         self.cond.cv.notify_all(self.cond.lock.raw_lock())
     }

@@ -137,6 +137,7 @@ impl Condvar {
     }
 
     /// Wakes every waiting thread; returns how many. Python: `cond.notify_all()`.
+    #[doc(alias = "notifyAll")]
     pub fn notify_all<T: ?Sized>(&self, guard: &LockGuard<'_, T>) -> usize {
         self.raw.notify_all(LockGuard::lock(guard).raw())
     }

@@ -136,6 +136,7 @@ impl Event {
 
     /// Whether the flag is set. Python: `event.is_set()`.
     #[inline]
+    #[doc(alias = "isSet")]
     pub fn is_set(&self) -> bool {
         self.state.load(Ordering::Acquire) & SET != 0
     }

@@ -58,6 +58,23 @@ use crate::wait::Deadline;
 /// # Panics and poisoning
 /// No poisoning: a thread that panics while holding the guard releases the lock as the guard
 /// drops. Use [`LockGuard::transaction`] to make an update all-or-nothing.
+///
+/// # Acquiring twice on one thread hangs
+/// A `Lock` has no owner (so that any thread may release it, as in Python): a thread that
+/// calls `acquire` while it still holds the lock waits for itself, forever, exactly as with
+/// `threading.Lock`. Code that re-enters — a function holding the lock calls another that
+/// takes it — needs an [`RLock`](crate::sync::RLock). Where a second acquisition might
+/// happen, `try_acquire` or `acquire_timeout` returns instead of hanging. With the
+/// `diagnostics` feature, [`diagnostics::check_deadlock`](crate::diagnostics) and its
+/// watchdog report such a hang as a deadlock of one thread, naming the thread, the lock
+/// and the line that first took it.
+/// ```no_run
+/// use tandem::sync::Lock;
+///
+/// let lock = Lock::new(0);
+/// let guard = lock.acquire();
+/// let again = lock.acquire(); // never returns: this thread already holds `lock`
+/// ```
 pub struct Lock<T: ?Sized> {
     raw: RawLock,
     data: UnsafeCell<T>,
@@ -87,14 +104,14 @@ impl<T> Lock<T> {
     /// this is [`Lock::new`].
     ///
     /// ```
-    /// use tandem::sync::Lock;
+    /// use tandem::{diagnostics, sync::Lock};
     ///
     /// let accounts: Vec<Lock<i64>> = (0..4)
     ///     .map(|i| Lock::named(100, format!("accounts[{i}]")))
     ///     .collect();
-    /// # #[cfg(feature = "diagnostics")]
-    /// assert_eq!(accounts[3].name().as_deref(), Some("accounts[3]"));
-    /// # let _ = accounts;
+    /// // The name is kept only with the `diagnostics` feature; without it `name()` is `None`.
+    /// let expected = diagnostics::COMPILED_IN.then_some("accounts[3]");
+    /// assert_eq!(accounts[3].name().as_deref(), expected);
     /// ```
     #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn named(value: T, name: impl Into<String>) -> Self {
@@ -191,6 +208,11 @@ impl<T: Clone> Lock<T> {
     /// Runs `update` on the data under the lock, all or nothing: if it returns `Err` or
     /// panics, the data is restored to exactly what it was before (the panic then continues).
     /// The seeds' `atomic_operation` context manager, with the rollback written for you.
+    ///
+    /// # Cost
+    /// The rollback is a copy: every call first clones the whole data (`T: Clone`), whether
+    /// or not `update` fails, and holds the lock meanwhile. For large data, guard only what
+    /// the update may need to undo, or check before changing anything.
     ///
     /// ```
     /// use tandem::sync::Lock;
@@ -322,8 +344,8 @@ impl<'a, T: ?Sized> LockGuard<'a, T> {
 
 impl<T: Clone> LockGuard<'_, T> {
     /// Runs `update` on the guarded data, all or nothing: on `Err` or a panic the data is
-    /// restored to its value before the call (and the panic continues). See
-    /// [`Lock::transaction`].
+    /// restored to its value before the call (and the panic continues). Clones the data
+    /// first, on every call: see [`Lock::transaction`].
     pub fn transaction<R, E>(
         &mut self,
         update: impl FnOnce(&mut T) -> Result<R, E>,

@@ -1,17 +1,21 @@
-//! Python's `threading` synchronization primitives, one per file.
+//! Python's `threading` synchronization primitives.
 //!
-//! - [`Lock`] (`lock.rs`): mutual exclusion, releasable from any thread; `raw_lock.rs` is its
-//!   engine, shared with `RLock` and `Condition`.
-//! - `RLock` (`rlock.rs`): a lock its owner may re-enter.
-//! - `Condition` (`condition.rs`): a lock and its wait set.
-//! - [`Condvar`] (`condvar.rs`): a wait set over a `Lock` that already exists (several per
-//!   lock), waiting through the lock's own guard. `raw_condvar.rs` is the wait set both use.
-//! - `Semaphore` (`semaphore.rs`), `BoundedSemaphore` (`bounded_semaphore.rs`): counted
-//!   permits, FIFO hand-off; `raw_semaphore.rs` is their one engine.
-//! - `Event` (`event.rs`): a flag threads wait for.
-//! - [`acquire_all`] (`ordered.rs`): several locks at once, in one global order, so they cannot deadlock.
-//! - `Barrier` (`barrier/`): a meeting point for a fixed number of threads; its engine and
-//!   errors beside it.
+//! - [`Lock`]: mutual exclusion, releasable from any thread (as in Python).
+//! - [`RLock`]: a lock its owner may re-enter.
+//! - [`Condition`]: a lock and its wait set.
+//! - [`Condvar`]: a wait set over a `Lock` that already exists (several per lock), waiting
+//!   through the lock's own guard.
+//! - [`Semaphore`], [`BoundedSemaphore`]: counted permits, handed off first come, first
+//!   served.
+//! - [`Event`]: a flag threads wait for.
+//! - [`Barrier`]: a meeting point for a fixed number of threads.
+//! - [`acquire_all`]: several locks at once, in one global order, so they cannot deadlock.
+
+// One primitive per file (`lock.rs`, `rlock.rs`, `condition.rs`, `condvar.rs`,
+// `semaphore.rs`, `bounded_semaphore.rs`, `event.rs`, `barrier/`, `ordered.rs`);
+// `raw_lock.rs` is the engine of `Lock`, shared with `RLock` and `Condition`;
+// `raw_condvar.rs` the wait set of `Condition` and `Condvar`; `raw_semaphore.rs` the one
+// engine of both semaphores.
 
 mod raw_condvar;
 mod raw_lock;
@@ -41,3 +45,7 @@ pub use ordered::{acquire_all, acquire_all_timeout, try_acquire_all, AcquireAllE
 pub use rlock::*;
 #[allow(unused_imports)]
 pub use semaphore::*;
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "ValueError")]
+pub use semaphore::OverReleaseError;

@@ -1,9 +1,9 @@
 //! Threads: Python's `threading.Thread`, `threading.local` and the `threading` module's
 //! thread functions.
 //!
-//! - [`Builder`], [`spawn`], [`JoinHandle`] (`spawn.rs`): named threads whose panics come
-//!   back through `join` with the thread's name and message, joinable with a timeout.
-//! - [`Local`] (`local.rs`): per-object thread-local values (`threading.local()`).
+//! - [`Builder`], [`spawn`], [`JoinHandle`]: named threads whose panics come back through
+//!   `join` with the thread's name and message, joinable with a timeout.
+//! - [`Local`]: per-object thread-local values (`threading.local()`).
 //! - [`current_name`], [`current_ident`], [`current_native_id`], [`active_count`]: the
 //!   module-level functions.
 //!
@@ -35,8 +35,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod local;
 mod spawn;
 
+// Python's names, for rustdoc search: an alias on an item re-exported from a private module
+// is lost, so aliases go on the `pub use` lines.
+#[doc(alias = "local", alias = "threading.local")]
 pub use local::Local;
-pub use spawn::{spawn, Builder, JoinHandle, JoinTimeoutError, Joiner, SelfJoinError, ThreadPanic};
+#[doc(alias = "start_new_thread")]
+pub use spawn::spawn;
+#[doc(alias = "Thread", alias = "threading.Thread")]
+pub use spawn::{Builder, JoinHandle};
+pub use spawn::{JoinTimeoutError, Joiner, SelfJoinError, ThreadPanic};
 
 /// The next identifier [`current_ident`] hands out; identifiers are never reused.
 static NEXT_IDENT: AtomicU64 = AtomicU64::new(1);
@@ -69,6 +76,7 @@ pub(crate) fn set_current_ident(ident: u64) {
 /// assert_ne!(here, there);
 /// assert_eq!(here, tandem::thread::current_ident());
 /// ```
+#[doc(alias = "get_ident")]
 pub fn current_ident() -> u64 {
     IDENT.with(|c| match c.get() {
         0 => {
@@ -85,24 +93,42 @@ pub fn current_ident() -> u64 {
 /// Threads spawned by tandem always have one (`Thread-1`, `Thread-2`, … unless named);
 /// the main thread is called `main` (Python: `MainThread`); other threads have the name they
 /// were given by whoever spawned them, or none.
+#[doc(alias = "current_thread")]
+#[doc(alias = "currentThread")]
 pub fn current_name() -> Option<String> {
     std::thread::current().name().map(str::to_owned)
 }
 
 /// The operating system's identifier for the calling thread (Linux: `gettid()`), or `None`
 /// on platforms where tandem does not know how to ask. Python: `threading.get_native_id()`.
+#[doc(alias = "get_native_id")]
 pub fn current_native_id() -> Option<u64> {
     native_thread_id()
 }
 
-/// How many threads spawned by tandem are still running. Python: `threading.active_count()`.
+/// How many threads are running, the main thread included, so always at least 1.
+/// Python: `threading.active_count()`.
+///
+/// ```
+/// let (tx, rx) = std::sync::mpsc::channel::<()>();
+/// let before = tandem::thread::active_count();
+/// assert!(before >= 1); // the main thread
+/// let worker = tandem::thread::spawn(move || rx.recv())?;
+/// assert_eq!(tandem::thread::active_count(), before + 1);
+/// tx.send(()).unwrap();
+/// worker.join().unwrap().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Differences from Python
-/// Python counts every live thread, the main thread included; this counts only threads
-/// started by [`spawn`] or [`Builder::spawn`] whose function has not returned (or panicked)
-/// yet — the threads whose [`JoinHandle::is_alive`] is `true`.
+/// As in Python, the count is the main thread plus the threads tandem started ([`spawn`],
+/// [`Builder::spawn`]) whose function has not returned (or panicked) yet, the threads whose
+/// [`JoinHandle::is_alive`] is `true`. Threads started some other way (`std::thread`, a
+/// library's pool) are not counted; Python counts such a thread once it has called into
+/// `threading` (a "dummy" thread).
+#[doc(alias = "activeCount")]
 pub fn active_count() -> usize {
-    spawn::active_count()
+    1 + spawn::active_count()
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

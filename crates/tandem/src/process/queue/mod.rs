@@ -112,6 +112,7 @@ macro_rules! queue_methods {
         }
 
         /// Puts `item` if there is room now (Python's `put_nowait`).
+        #[doc(alias = "put_nowait")]
         pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
             self.engine.put(item, None)
         }
@@ -140,6 +141,7 @@ macro_rules! queue_methods {
         }
 
         /// Takes the next item if there is one (Python's `get_nowait`).
+        #[doc(alias = "get_nowait")]
         pub fn try_get(&self) -> Result<T, GetError> {
             self.engine.get(None)
         }
@@ -166,11 +168,13 @@ macro_rules! queue_methods {
         }
 
         /// Items queued now (Python's `qsize()`): a snapshot.
+        #[doc(alias = "qsize")]
         pub fn len(&self) -> usize {
             self.engine.state().items.load(Ordering::Relaxed) as usize
         }
 
         /// Whether no item is queued now (Python's `empty()`).
+        #[doc(alias = "empty")]
         pub fn is_empty(&self) -> bool {
             self.len() == 0
         }
@@ -208,6 +212,7 @@ macro_rules! bounded_methods {
         }
 
         /// Whether the item bound is reached now (Python's `full()`).
+        #[doc(alias = "full")]
         pub fn is_full(&self) -> bool {
             self.maxsize().is_some_and(|m| self.len() >= m)
         }

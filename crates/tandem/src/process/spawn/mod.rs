@@ -232,6 +232,7 @@ impl Builder {
     /// [`SpawnError::Encode`] if `args` cannot be serialized; [`SpawnError::NotInitialized`]
     /// in a child whose `main` did not call [`init`] first; [`SpawnError::Io`] if the
     /// operating system could not start the process.
+    #[doc(alias = "start")]
     pub fn spawn<A, R>(self, function: fn(A) -> R, args: A) -> Result<Process<R>, SpawnError>
     where
         A: Serialize + DeserializeOwned,
@@ -336,6 +337,7 @@ impl Process<()> {
 
 impl<R: DeserializeOwned> Process<R> {
     /// Starts a child running `function(args)` with default settings; see [`Builder::spawn`].
+    #[doc(alias = "start")]
     pub fn spawn<A>(function: fn(A) -> R, args: A) -> Result<Process<R>, SpawnError>
     where
         A: Serialize + DeserializeOwned,

@@ -202,6 +202,7 @@ impl Barrier {
 
     /// Whether the barrier is broken (aborted, timed out or its action panicked, and not
     /// reset since). Python: `b.broken`.
+    #[doc(alias = "broken")]
     pub fn is_broken(&self) -> bool {
         broken_fate(self.flags.load(Ordering::Acquire)) != RELEASED
     }

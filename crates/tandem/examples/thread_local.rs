@@ -1,0 +1,21 @@
+// Port of seed 004's "Thread Local Storage": 4 non-blank lines of Python (a fragment).
+use tandem::sync::Barrier;
+use tandem::thread::{current_name, Local};
+
+fn main() {
+    let (thread_local, all_set) = (Local::new(), Barrier::new(3).unwrap());
+    let worker = || {
+        thread_local.set(current_name().unwrap()); // Python: thread_local.value = ...name
+        all_set.wait().unwrap(); // every thread has set its value: each still reads its own
+        thread_local.get().unwrap()
+    };
+    let values: Vec<String> = std::thread::scope(|s| {
+        let named = |i| std::thread::Builder::new().name(format!("worker-{i}"));
+        let threads: Vec<_> = (0..3)
+            .map(|i| named(i).spawn_scoped(s, worker).unwrap())
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    println!("Thread local values: {values:?}");
+    assert_eq!(values, ["worker-0", "worker-1", "worker-2"]);
+}
