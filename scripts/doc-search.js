@@ -11,8 +11,8 @@
 const fs = require("fs");
 const path = require("path");
 
-const [docDir, casesFile] = process.argv.slice(2);
-if (!docDir || !casesFile) {
+const [docArg, casesFile] = process.argv.slice(2);
+if (!docArg || !casesFile) {
     console.error("usage: node scripts/doc-search.js DOC_DIR CASES_FILE");
     process.exit(2);
 }
@@ -29,6 +29,8 @@ function newest(dir, pattern) {
 }
 
 async function main() {
+    // Absolute: `require` reads a bare relative path as a package name.
+    const docDir = path.resolve(docArg);
     const statics = path.join(docDir, "static.files");
     const stringdex = require(newest(statics, /^stringdex-.*\.js$/));
     const search = require(newest(statics, /^search-[0-9a-f]+\.js$/));
