@@ -53,7 +53,7 @@ use crate::wait::{self, Deadline, FilterOp, ParkResult, ParkToken, UnparkResult,
 
 use super::core::{spin_while, GetFail, PutFail, Wait};
 use super::error::TaskDoneError;
-use super::list::{count_add, count_sub, List, PopFail, PushFail};
+use super::list::{count_add, count_sub, List, PopFail, PushFail, BLOCK_CAP as LIST_BLOCK};
 
 /// Unpark token: woken to look again.
 const TOKEN_NORMAL: UnparkToken = wait::DEFAULT_UNPARK_TOKEN;
@@ -301,7 +301,11 @@ impl<T> FifoCore<T> {
             let full = || self.list.len() >= p.maxsize && !self.list.is_shut();
             if !spun {
                 spun = true;
-                spin_while(full);
+                // Spin until a block's worth of room (or half the bound) is free, not just one
+                // slot: the puts that follow then check the bound against their cached view
+                // of `head` instead of reading the consumers' line once per item.
+                let slack = (p.maxsize / 2).clamp(1, LIST_BLOCK);
+                spin_while(|| self.list.len() + slack > p.maxsize && !self.list.is_shut());
             } else {
                 c.putters.fetch_add(1, Ordering::SeqCst);
                 claim_fence();

@@ -40,7 +40,7 @@ const HAS_NEXT: usize = 1;
 /// Small under loom, so the models cross block boundaries.
 const LAP: usize = if cfg!(tandem_loom) { 4 } else { 32 };
 /// Slots per block.
-const BLOCK_CAP: usize = LAP - 1;
+pub(crate) const BLOCK_CAP: usize = LAP - 1;
 
 /// Slot state: the item is written.
 const WRITE: usize = 1;
