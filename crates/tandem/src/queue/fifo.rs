@@ -113,8 +113,8 @@ use super::fifo_core::FifoCore;
 /// # Memory
 /// An empty queue is one allocation of under 256 bytes. Items live in blocks of 31 slots,
 /// each slot the item plus 8 bytes; a block is allocated as puts reach it and freed as gets
-/// drain past it, so memory follows the queue's length (a drained queue keeps at most one
-/// block or two) and [`shrink_to_fit`](Queue::shrink_to_fit) has nothing to give back.
+/// drain past it, so memory follows the queue's length (a drained queue keeps one block)
+/// and [`shrink_to_fit`](Queue::shrink_to_fit) has nothing to give back.
 pub struct Queue<T> {
     core: Arc<FifoCore<T>>,
 }
