@@ -36,7 +36,7 @@
 //! | --- | --- |
 //! | `threading.Lock()`; `with lock:` | `Lock::new(data)`; `let guard = lock.acquire();` |
 //! | `lock.acquire(blocking=False)` / `acquire(timeout=t)` | `lock.try_acquire()` / `lock.acquire_timeout(t)` → `Option<guard>` |
-//! | `lock.release()` from another thread | send the guard there and drop it, or `guard.leak()` then `Lock<()>::release()` from any thread (refused with `HeldByGuard` while a guard holds it) |
+//! | `lock.release()` from another thread | send the guard there and drop it, or `guard.forget()` then `Lock<()>::release()` from any thread (refused with `HeldByGuard` while a guard holds it) |
 //! | `threading.RLock()` | `RLock::new(data)` |
 //! | `threading.Condition()` (over an RLock); `Condition(Lock())` | `Condition::new_reentrant(data)`; `Condition::new(data)` — `wait`, `wait_timeout`, `wait_for`, `notify(n)`, `notify_all` on its guard |
 //! | `Condition(lock)` over an existing lock (several conditions, one lock) | `Condvar::new()`: `cv.wait(&mut guard)`, `cv.notify_one(&guard)` with the lock's own guard |

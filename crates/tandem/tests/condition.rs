@@ -628,18 +628,18 @@ fn two_condvars_share_one_lock() {
     assert!(buffer.acquire().is_empty());
 }
 
-/// `ConditionGuard::leak` keeps the lock held without a guard, like the other guards; the
+/// `ConditionGuard::forget` keeps the lock held without a guard, like the other guards; the
 /// lock's `release` frees it (Python: `cond.acquire()` ... `cond.release()`).
 #[test]
 fn condition_guard_leak_keeps_the_lock_held() {
     let cond = Condition::new(());
-    cond.acquire().leak();
+    cond.acquire().forget();
     assert!(cond.locked());
     assert!(cond.try_acquire().is_none());
     cond.lock().release().unwrap();
     assert!(!cond.locked());
     let reentrant = Condition::new_reentrant(());
-    reentrant.acquire().leak();
+    reentrant.acquire().forget();
     assert!(reentrant.locked());
     reentrant.lock().release().unwrap();
     assert!(!reentrant.locked());

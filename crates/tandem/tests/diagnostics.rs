@@ -112,7 +112,7 @@ fn hold_then_want(
     let me = name.to_string();
     spawn_named(name, move || {
         let line = line!() + 1;
-        first.acquire().leak();
+        first.acquire().forget();
         taken.send((me, line)).unwrap();
         barrier.wait();
         // Released by the test (from another thread) once the deadlock is confirmed.
@@ -239,7 +239,7 @@ fn a_thread_waiting_for_a_lock_it_holds_is_a_deadlock_of_one() {
     let lock = Arc::new(Lock::named((), "self.lock"));
     let l = lock.clone();
     let t = spawn_named("self-1", move || {
-        l.acquire().leak();
+        l.acquire().forget();
         l.acquire_timeout(LONG).is_some() // Python: lock.acquire() twice
     });
     let found = wait_for_deadlock(&["self-1"]);
@@ -261,7 +261,7 @@ fn lock_and_rlock_deadlock() {
     let t1 = {
         let (lock, rlock, barrier) = (lock.clone(), rlock.clone(), barrier.clone());
         spawn_named("mixed-1", move || {
-            lock.acquire().leak();
+            lock.acquire().forget();
             barrier.wait();
             rlock.acquire_timeout(LONG).is_some()
         })

@@ -242,7 +242,7 @@ fn release_it(lock: Lock<()>) -> bool {
 fn a_leaked_lock_is_released_by_another_process_and_double_release_is_an_error() {
     let lock = Lock::new(()).unwrap();
     assert_eq!(lock.release(), Err(tandem::ReleaseError::Unlocked));
-    lock.acquire().unwrap().leak(); // Python's bare acquire()
+    lock.acquire().unwrap().forget(); // Python's bare acquire()
     assert!(lock.locked());
     assert!(Process::spawn(release_it, lock.clone())
         .unwrap()

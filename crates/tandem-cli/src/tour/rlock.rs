@@ -81,7 +81,7 @@ fn recursion(r: &mut Report) {
 
     r.say("Only the owner may release an RLock: another thread's release is refused, not obeyed.");
     let bare = RLock::new(());
-    bare.acquire().leak(); // Python: rlock.acquire()
+    bare.acquire().forget(); // Python: rlock.acquire()
     let refused = std::thread::scope(|s| s.spawn(|| bare.release()).join().expect("no panic"));
     if let Err(e) = refused {
         r.say(format!("another thread's release(): {e}"));

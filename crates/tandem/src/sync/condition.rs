@@ -491,10 +491,16 @@ impl<'a, T, L: ConditionLock<Data = T>> ConditionGuard<'a, T, L> {
 
 impl<T> ConditionGuard<'_, T, Lock<T>> {
     /// Keeps the lock held without a guard (Python's `cond.acquire()` without `with`), as
-    /// [`LockGuard::leak`]; release it later, from any thread, with
+    /// [`LockGuard::forget`]; release it later, from any thread, with
     /// `cond.lock().release()` (a bare `Condition<()>`) or not at all.
+    pub fn forget(self) {
+        self.guard.forget();
+    }
+
+    /// The old name of [`forget`](ConditionGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
     pub fn leak(self) {
-        self.guard.leak();
+        self.forget();
     }
 
     /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
@@ -526,10 +532,16 @@ impl<T> ConditionGuard<'_, T, Lock<T>> {
 
 impl<T> ConditionGuard<'_, T, RLock<T>> {
     /// Keeps this level held without a guard (Python's `cond.acquire()` without `with`), as
-    /// [`RLockGuard::leak`]; release it later, from the same thread, with
+    /// [`RLockGuard::forget`]; release it later, from the same thread, with
     /// `cond.lock().release()` (a bare reentrant `Condition<()>`) or not at all.
+    pub fn forget(self) {
+        self.guard.forget();
+    }
+
+    /// The old name of [`forget`](ConditionGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
     pub fn leak(self) {
-        self.guard.leak();
+        self.forget();
     }
 
     /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
