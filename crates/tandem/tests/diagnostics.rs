@@ -793,7 +793,7 @@ fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
         PrimitiveKind::Semaphore,
         "named.semaphore",
     );
-    sem.release(1);
+    sem.release();
     assert!(t.join().unwrap());
     assert!(sem.stats().contended >= 1, "{:?}", sem.stats());
 

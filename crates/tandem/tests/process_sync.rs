@@ -321,22 +321,25 @@ fn a_dead_holders_permit_is_given_back() {
 fn semaphore_release_errors() {
     let sem = Semaphore::new(0).unwrap();
     assert!(
-        sem.release(0).is_err(),
+        sem.try_release_n(0).is_err(),
         "Python 3.9+: n must be one or more"
     );
-    sem.release(3).unwrap();
+    sem.release_n(3);
     assert_eq!(sem.get_value(), 3);
     let bounded = BoundedSemaphore::new(1).unwrap();
     assert_eq!(bounded.bound(), 1);
-    let err = bounded.release(1).unwrap_err();
+    let err = bounded.try_release().unwrap_err();
     assert!(err.to_string().contains("too many"), "{err}");
     let p = bounded.acquire();
     p.forget();
     assert_eq!(bounded.available_permits(), 0);
-    bounded.release(1).unwrap();
-    assert!(bounded.release(0).is_err());
+    bounded.release();
+    assert!(bounded.try_release_n(0).is_err());
     let zero = BoundedSemaphore::new(0).unwrap();
-    assert!(zero.release(1).is_err(), "a bound of 0 refuses any release");
+    assert!(
+        zero.try_release().is_err(),
+        "a bound of 0 refuses any release"
+    );
     assert!(zero.acquire_timeout(Duration::from_millis(10)).is_none());
 }
 
