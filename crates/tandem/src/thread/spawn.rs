@@ -212,6 +212,7 @@ impl<T> JoinHandle<T> {
     /// If called on the thread itself (its handle was sent to it), which would wait forever:
     /// Python raises `RuntimeError: cannot join current thread`. [`Joiner::join`] returns
     /// that as a [`SelfJoinError`] instead.
+    #[track_caller]
     pub fn join(self) -> Result<T, ThreadPanic> {
         self.refuse_self_join();
         self.packet.done.wait_until(Deadline::NEVER);
@@ -219,6 +220,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// Panics with [`SelfJoinError`]'s message on the thread itself.
+    #[track_caller]
     fn refuse_self_join(&self) {
         if super::current_ident() == self.packet.ident {
             panic!("{}", SelfJoinError { _private: () });
@@ -280,16 +282,19 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(handle.join_timeout(Duration::from_secs(60)).unwrap(), Ok("done"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinTimeoutError<T>> {
         self.join_deadline(Deadline::after(timeout))
     }
 
     /// Waits until `deadline` at the latest for the thread to finish; see
     /// [`join_timeout`](Self::join_timeout).
+    #[track_caller]
     pub fn join_until(self, deadline: Instant) -> Result<T, JoinTimeoutError<T>> {
         self.join_deadline(Deadline::at(deadline))
     }
 
+    #[track_caller]
     fn join_deadline(self, deadline: Deadline) -> Result<T, JoinTimeoutError<T>> {
         self.refuse_self_join();
         if self.packet.done.wait_until(deadline) {

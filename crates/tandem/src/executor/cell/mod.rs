@@ -254,6 +254,7 @@ where
 
 /// Registers `callback` on `cell`, or runs it at once (in this thread) if the outcome is
 /// already written.
+#[track_caller]
 pub(crate) fn add_done_callback<T, E>(
     cell: &dyn CellApi<T, E>,
     callback: impl FnOnce(&Outcome<T, E>) + Send + 'static,
