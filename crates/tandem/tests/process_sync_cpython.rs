@@ -669,7 +669,7 @@ fn wait_for_four(cond: Condition<i32>) -> bool {
     let mut g = cond.acquire().unwrap();
     *g = 0;
     g.notify_one();
-    g.wait_for(|state| *state == 4, Some(LONG)) && *g == 4
+    g.wait_for_timeout(|state| *state == 4, LONG) && *g == 4
 }
 
 /// CPython: _TestCondition.test_waitfor (with lock_tests ConditionTests.test_waitfor): the
@@ -689,7 +689,7 @@ fn test_waitfor() {
         };
         {
             let mut g = cond.acquire().unwrap();
-            assert!(g.wait_for(|state| *state == 0, Some(LONG)));
+            assert!(g.wait_for_timeout(|state| *state == 0, LONG));
             assert_eq!(*g, 0);
         }
         for _ in 0..4 {
@@ -708,7 +708,7 @@ fn wait_for_four_briefly(args: (Condition<i32>, Semaphore)) -> bool {
     started.release();
     let mut g = cond.acquire().unwrap();
     let start = Instant::now();
-    let reached = g.wait_for(|state| *state == 4, Some(SHORT));
+    let reached = g.wait_for_timeout(|state| *state == 4, SHORT);
     !reached && start.elapsed() >= SHORT
 }
 
