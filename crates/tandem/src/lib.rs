@@ -48,7 +48,7 @@
 //! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | `tandem::queue::{Queue, LifoQueue, PriorityQueue, SimpleQueue}` |
 //! | `q.put(item, timeout=t)` raising `Full` | `q.put_timeout(item, t)` → `Err(..)` that hands `item` back |
 //! | `None` sentinel to stop consumers | `q.shutdown(immediate)`; `for item in &q` ends when shut down and drained |
-//! | `ThreadPoolExecutor(max_workers=…)` | `ThreadPoolExecutor::builder().max_workers(n).build()?` |
+//! | `ThreadPoolExecutor(max_workers=…)` | `ThreadPoolExecutor::with_max_workers(n)` (or `builder().max_workers(n).build()?` for names and an initializer) |
 //! | `executor.submit(f)` → `Future`; `future.result(timeout)` | `executor.submit(f)?` → `Task`; `task.result()`; `task.result_timeout(t)` and `task.result_ref()` as often as needed |
 //! | `executor.map(f, items)`, `wait(fs, return_when=…)`, `as_completed(fs)` | `executor.map(f, items)`, `executor::wait(tasks, timeout, ReturnWhen::…)`, `executor::as_completed(tasks, timeout)` |
 //! | the seeds' "sort the locks, then take them" deadlock prevention | `tandem::sync::acquire_all((&a, &b))` (any order in, one global order inside) |

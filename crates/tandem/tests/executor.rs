@@ -1590,3 +1590,45 @@ fn polled_pin_is_unpin() {
     t.wait();
     assert_eq!(Pin::new(&mut t).poll(&mut cx), Poll::Ready(Ok(3)));
 }
+
+/// `with_max_workers(n)` is Python's `ThreadPoolExecutor(max_workers=n)`; 0 is the caller's
+/// mistake (Python's `ValueError`), a panic naming the value.
+#[test]
+fn with_max_workers_is_the_short_form() {
+    let pool = ThreadPoolExecutor::with_max_workers(2);
+    assert_eq!(pool.max_workers(), 2);
+    assert_eq!(pool.submit(|| 6 * 7).unwrap().result(), Ok(42));
+    let panic = std::panic::catch_unwind(|| ThreadPoolExecutor::with_max_workers(0)).unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.contains("with_max_workers(0)"), "{message}");
+    assert!(message.contains("at least 1"), "{message}");
+}
+
+/// `Scope::map` maps over borrowed input with a borrowing closure, in order; a panicking
+/// item fails only its own result.
+#[test]
+fn scope_map_over_borrowed_items() {
+    let pool = ThreadPoolExecutor::with_max_workers(3);
+    let items: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    let offset = 100usize;
+    let out: Vec<Result<usize, TaskError>> = pool.scope(|s| {
+        let results = s
+            .map(
+                |x: &String| {
+                    assert_ne!(x, "7", "seven");
+                    x.parse::<usize>().unwrap() + offset
+                },
+                &items,
+            )
+            .unwrap();
+        assert_eq!(results.len(), 20);
+        results.collect()
+    });
+    for (i, r) in out.iter().enumerate() {
+        if i == 7 {
+            assert!(matches!(r, Err(e) if e.is_panic()), "{r:?}");
+        } else {
+            assert_eq!(*r, Ok(i + 100));
+        }
+    }
+}

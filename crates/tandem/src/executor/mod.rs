@@ -57,7 +57,7 @@ pub use error::BrokenPool;
 pub use error::{BuildError, SubmitError, TaskError, TimeoutError};
 pub use map::{Map, MapOptions};
 pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
-pub use scope::Scope;
+pub use scope::{Scope, ScopeMap};
 #[doc(alias = "Future", alias = "concurrent.futures.Future")]
 pub use task::Task;
 #[doc(alias = "DoneAndNotDoneFutures")]
