@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -1631,4 +1632,59 @@ fn scope_map_over_borrowed_items() {
             assert_eq!(*r, Ok(i + 100));
         }
     }
+}
+
+/// A failed task keeps its panic's payload, not only its message: it can be re-raised as
+/// is. The result may be read several times; its copies share the payload: the first to
+/// take it gets the original, later ones a `String` of the message.
+#[test]
+fn a_panicking_task_keeps_its_payload() {
+    #[derive(Debug, PartialEq)]
+    struct Overheated(u32);
+
+    let pool = ThreadPoolExecutor::with_max_workers(1);
+    let task = pool
+        .submit(|| -> u32 { std::panic::panic_any(Overheated(97)) })
+        .unwrap();
+    let first = task.result_timeout(Duration::from_secs(60)).unwrap_err();
+    let second = task.result_timeout(Duration::from_secs(60)).unwrap_err();
+    assert_eq!(first, second, "copies compare by message");
+    assert!(
+        first.panic_message().unwrap().contains("not a string"),
+        "{first}"
+    );
+    let panic = first.into_panic().expect("a panic");
+    assert!(panic.has_payload());
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| panic.resume_unwind())).unwrap_err();
+    assert_eq!(caught.downcast_ref::<Overheated>(), Some(&Overheated(97)));
+    // Taken: the other copies (and the task's own result) now carry the message.
+    let again = second.into_panic().unwrap();
+    assert!(!again.has_payload());
+    let message = again
+        .into_payload()
+        .downcast::<String>()
+        .expect("the message");
+    assert!(message.contains("not a string"), "{message}");
+    assert!(task.result().unwrap_err().is_panic());
+
+    // A string panic re-raised through `TaskError::resume_unwind`, from `map` too.
+    let mut results = pool
+        .map_with(
+            |x: u32| if x == 2 { panic!("item {x}") } else { x },
+            0..4,
+            MapOptions::new().chunksize(2),
+        )
+        .unwrap();
+    assert_eq!(results.next(), Some(Ok(0)));
+    assert_eq!(results.next(), Some(Ok(1)));
+    let error = results.next().unwrap().unwrap_err();
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| error.resume_unwind())).unwrap_err();
+    assert_eq!(
+        caught.downcast_ref::<String>().map(String::as_str),
+        Some("item 2")
+    );
+    // Other errors come back to the caller.
+    assert!(TaskError::<std::convert::Infallible>::Cancelled
+        .resume_unwind()
+        .is_cancelled());
 }

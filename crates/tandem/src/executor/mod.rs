@@ -54,7 +54,7 @@ mod waiter;
 // is lost, so aliases go on the `pub use` lines.
 #[doc(alias = "BrokenThreadPool", alias = "BrokenExecutor")]
 pub use error::BrokenPool;
-pub use error::{BuildError, SubmitError, TaskError, TimeoutError};
+pub use error::{BuildError, SubmitError, TaskError, TaskPanic, TimeoutError};
 pub use map::{Map, MapOptions};
 pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
 pub use scope::{Scope, ScopeMap};
