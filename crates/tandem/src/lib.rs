@@ -44,6 +44,7 @@
 //! | `threading.Event()` | `Event::new()`: `set`, `clear`, `is_set`, `wait`, `wait_timeout` |
 //! | `threading.Barrier(n, action, timeout)` | `Barrier::builder(n).action(f).timeout(t).build()?`; `wait`, `abort`, `reset` |
 //! | `threading.Thread(target, name=…)`; `join(timeout)` | `tandem::thread::Builder::new().name(…).spawn(f)?`; `join`, `join_timeout`; from several threads: `h.joiner()` (joining oneself is an error) |
+//! | start N `Thread`s borrowing local data, then `join()` each | `tandem::thread::scope(\|s\| { s.builder().name("w-1").spawn(f); s.spawn(g); })`: every thread joined at the end of the scope, no `Arc` |
 //! | `threading.local()` | `tandem::thread::Local<T>` |
 //! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | `tandem::queue::{Queue, LifoQueue, PriorityQueue, SimpleQueue}` |
 //! | `q.put(item, timeout=t)` raising `Full` | `q.put_timeout(item, t)` → `Err(..)` that hands `item` back |

@@ -832,3 +832,27 @@ fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
     assert!(t.join().unwrap());
     assert!(rlock.stats().contended >= 1, "{:?}", rlock.stats());
 }
+
+/// A thread named in a `tandem::thread::scope` is named in the diagnostics too.
+#[test]
+fn scoped_threads_are_named_in_the_dump() {
+    diagnostics::enable();
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    tandem::thread::scope(|s| {
+        let waiter = s
+            .builder()
+            .name("scoped-waiter")
+            .spawn(|| drop(lock.acquire()));
+        wait_until_waiting("scoped-waiter");
+        let dump = diagnostics::snapshot();
+        let me = dump
+            .threads
+            .iter()
+            .find(|t| t.name.as_deref() == Some("scoped-waiter"))
+            .expect("the scoped thread is in the dump by its name");
+        assert_eq!(me.waiting.as_ref().unwrap().on.kind, PrimitiveKind::Lock);
+        assert_eq!(waiter.name(), "scoped-waiter");
+        drop(held);
+    });
+}
