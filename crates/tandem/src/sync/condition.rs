@@ -810,7 +810,8 @@ mod loom_tests {
             });
             let outer = cond.acquire();
             let mut inner = cond.acquire();
-            assert!(inner.wait_for(|f| f.get()));
+            inner.wait_for(|f| f.get());
+            assert!(inner.get(), "wait_for returns once the predicate holds");
             assert_eq!(cond.lock().recursion_count(), 2);
             drop(inner);
             drop(outer);
