@@ -3,7 +3,7 @@ use tandem::sync::Barrier;
 
 fn main() {
     let barrier = Barrier::new(3).unwrap();
-    let mut arrivals: Vec<usize> = std::thread::scope(|s| {
+    let mut arrivals: Vec<usize> = tandem::thread::scope(|s| {
         let task = || {
             println!("Thread waiting at barrier");
             let index = barrier.wait().unwrap(); // until all three arrive

@@ -3,7 +3,7 @@ use tandem::sync::Condition;
 
 fn main() {
     let condition = Condition::new(false); // Python's data_ready lives inside the condition
-    std::thread::scope(|s| {
+    tandem::thread::scope(|s| {
         s.spawn(|| {
             let mut data_ready = condition.acquire(); // consumer: with condition:
             while !*data_ready {

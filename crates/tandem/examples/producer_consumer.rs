@@ -3,7 +3,7 @@ use tandem::queue::Queue;
 
 fn main() {
     let q = Queue::new();
-    let consumed: Vec<i32> = std::thread::scope(|s| {
+    let consumed: Vec<i32> = tandem::thread::scope(|s| {
         let consumer = s.spawn(|| {
             let mut consumed = Vec::new();
             for item in &q {

@@ -9,6 +9,6 @@ fn main() {
         assert_eq!(inside.fetch_add(1, SeqCst), 0, "one thread at a time");
         inside.fetch_sub(1, SeqCst);
     };
-    std::thread::scope(|s| (0..4).for_each(|_| drop(s.spawn(semaphore_example))));
+    tandem::thread::scope(|s| (0..4).for_each(|_| drop(s.spawn(semaphore_example))));
     assert_eq!(semaphore.available_permits(), 1);
 }

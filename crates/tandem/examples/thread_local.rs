@@ -1,6 +1,6 @@
 // Port of seed 004's "Thread Local Storage": 4 non-blank lines of Python (a fragment).
 use tandem::sync::Barrier;
-use tandem::thread::{current_name, Local};
+use tandem::thread::{current_name, scope, Local};
 
 fn main() {
     let (thread_local, all_set) = (Local::new(), Barrier::new(3).unwrap());
@@ -9,10 +9,9 @@ fn main() {
         all_set.wait().unwrap(); // every thread has set its value: each still reads its own
         thread_local.get().unwrap()
     };
-    let values: Vec<String> = std::thread::scope(|s| {
-        let named = |i| std::thread::Builder::new().name(format!("worker-{i}"));
+    let values: Vec<String> = scope(|s| {
         let threads: Vec<_> = (0..3)
-            .map(|i| named(i).spawn_scoped(s, worker).unwrap())
+            .map(|i| s.builder().name(format!("worker-{i}")).spawn(worker))
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });

@@ -2,7 +2,7 @@
 use tandem::executor::ThreadPoolExecutor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let executor = ThreadPoolExecutor::builder().max_workers(3).build()?; // with ... as executor:
+    let executor = ThreadPoolExecutor::with_max_workers(3); // with ... as executor:
     let results: Result<Vec<u64>, _> = executor.map(|x| x * x, 0..10)?.collect();
     assert_eq!(results?, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
     Ok(())

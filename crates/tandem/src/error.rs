@@ -17,8 +17,8 @@ pub enum ReleaseError {
     /// (Python: `RuntimeError: cannot release un-acquired lock`).
     NotOwner,
     /// The lock is held, but only through guards: `release` frees only a hold kept without a
-    /// guard ([`LockGuard::leak`](crate::sync::LockGuard::leak),
-    /// [`RLockGuard::leak`](crate::sync::RLockGuard::leak)), never the one a live guard
+    /// guard ([`LockGuard::forget`](crate::sync::LockGuard::forget),
+    /// [`RLockGuard::forget`](crate::sync::RLockGuard::forget)), never the one a live guard
     /// protects (Python has no guards, so no equivalent).
     HeldByGuard,
 }
@@ -35,7 +35,7 @@ impl fmt::Display for ReleaseError {
             ),
             ReleaseError::HeldByGuard => f.write_str(
                 "release of a lock held through a guard: drop the guard instead, or keep the \
-                 hold without a guard (`guard.leak()`) if another call must release it",
+                 hold without a guard (`guard.forget()`) if another call must release it",
             ),
         }
     }

@@ -36,7 +36,7 @@
 //! | --- | --- |
 //! | `threading.Lock()`; `with lock:` | `Lock::new(data)`; `let guard = lock.acquire();` |
 //! | `lock.acquire(blocking=False)` / `acquire(timeout=t)` | `lock.try_acquire()` / `lock.acquire_timeout(t)` → `Option<guard>` |
-//! | `lock.release()` from another thread | send the guard there and drop it, or `guard.leak()` then `Lock<()>::release()` from any thread (refused with `HeldByGuard` while a guard holds it) |
+//! | `lock.release()` from another thread | send the guard there and drop it, or `guard.forget()` then `Lock<()>::release()` from any thread (refused with `HeldByGuard` while a guard holds it) |
 //! | `threading.RLock()` | `RLock::new(data)` |
 //! | `threading.Condition()` (over an RLock); `Condition(Lock())` | `Condition::new_reentrant(data)`; `Condition::new(data)` — `wait`, `wait_timeout`, `wait_for`, `notify(n)`, `notify_all` on its guard |
 //! | `Condition(lock)` over an existing lock (several conditions, one lock) | `Condvar::new()`: `cv.wait(&mut guard)`, `cv.notify_one(&guard)` with the lock's own guard |
@@ -44,11 +44,12 @@
 //! | `threading.Event()` | `Event::new()`: `set`, `clear`, `is_set`, `wait`, `wait_timeout` |
 //! | `threading.Barrier(n, action, timeout)` | `Barrier::builder(n).action(f).timeout(t).build()?`; `wait`, `abort`, `reset` |
 //! | `threading.Thread(target, name=…)`; `join(timeout)` | `tandem::thread::Builder::new().name(…).spawn(f)?`; `join`, `join_timeout`; from several threads: `h.joiner()` (joining oneself is an error) |
+//! | start N `Thread`s borrowing local data, then `join()` each | `tandem::thread::scope(\|s\| { s.builder().name("w-1").spawn(f); s.spawn(g); })`: every thread joined at the end of the scope, no `Arc` |
 //! | `threading.local()` | `tandem::thread::Local<T>` |
 //! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | `tandem::queue::{Queue, LifoQueue, PriorityQueue, SimpleQueue}` |
 //! | `q.put(item, timeout=t)` raising `Full` | `q.put_timeout(item, t)` → `Err(..)` that hands `item` back |
 //! | `None` sentinel to stop consumers | `q.shutdown(immediate)`; `for item in &q` ends when shut down and drained |
-//! | `ThreadPoolExecutor(max_workers=…)` | `ThreadPoolExecutor::builder().max_workers(n).build()?` |
+//! | `ThreadPoolExecutor(max_workers=…)` | `ThreadPoolExecutor::with_max_workers(n)` (or `builder().max_workers(n).build()?` for names and an initializer) |
 //! | `executor.submit(f)` → `Future`; `future.result(timeout)` | `executor.submit(f)?` → `Task`; `task.result()`; `task.result_timeout(t)` and `task.result_ref()` as often as needed |
 //! | `executor.map(f, items)`, `wait(fs, return_when=…)`, `as_completed(fs)` | `executor.map(f, items)`, `executor::wait(tasks, timeout, ReturnWhen::…)`, `executor::as_completed(tasks, timeout)` |
 //! | the seeds' "sort the locks, then take them" deadlock prevention | `tandem::sync::acquire_all((&a, &b))` (any order in, one global order inside) |

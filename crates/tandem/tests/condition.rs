@@ -203,15 +203,12 @@ fn wait_for() {
         let waiter = s.spawn(|| {
             let mut g = cond.acquire();
             let mut checks = 0;
-            let ok = g.wait_for(
-                |(state, waiting)| {
-                    checks += 1;
-                    *waiting = *state != 4;
-                    !*waiting
-                },
-                None,
-            );
-            (ok, g.0, checks)
+            g.wait_for(|(state, waiting)| {
+                checks += 1;
+                *waiting = *state != 4;
+                !*waiting
+            });
+            (g.0, checks)
         });
         for _ in 0..4 {
             // Step only once the waiter is waiting, so every step is a real wake-up.
@@ -221,9 +218,8 @@ fn wait_for() {
             g.1 = false;
             g.notify_one();
         }
-        let (ok, state, checks) = waiter.join().unwrap();
-        assert!(ok);
-        assert_eq!(state, 4);
+        let (state, checks) = waiter.join().unwrap();
+        assert_eq!(state, 4, "wait_for returns only once the predicate holds");
         assert_eq!(
             checks, 5,
             "checked once first, then after each of the 4 wake-ups"
@@ -242,12 +238,12 @@ fn wait_for_timeout_shares_one_deadline() {
         let waiter = s.spawn(|| {
             let mut g = cond.acquire();
             let t = Instant::now();
-            let ok = g.wait_for(
+            let ok = g.wait_for_timeout(
                 |(state, waiting, _)| {
                     *waiting = *state != 4;
                     !*waiting
                 },
-                Some(timeout),
+                timeout,
             );
             g.2 = true;
             (ok, t.elapsed())
@@ -288,26 +284,26 @@ fn wait_for_returns_the_predicates_last_value() {
     // is returned: here it turns true on that very call.
     let cond = Condition::new(0u32);
     let mut g = cond.acquire();
-    let ok = g.wait_for(
+    let ok = g.wait_for_timeout(
         |calls| {
             *calls += 1;
             *calls == 2
         },
-        Some(Duration::from_millis(10)),
+        Duration::from_millis(10),
     );
     assert!(ok);
     assert_eq!(*g, 2);
 
     // True at once: no wait at all, even with a zero timeout.
     *g = 0;
-    assert!(g.wait_for(|_| true, Some(Duration::ZERO)));
+    assert!(g.wait_for_timeout(|_| true, Duration::ZERO));
     // False with a zero timeout: checked, not waited for.
     let t = Instant::now();
-    assert!(!g.wait_for(|_| false, Some(Duration::ZERO)));
+    assert!(!g.wait_for_timeout(|_| false, Duration::ZERO));
     assert!(t.elapsed() < PATIENCE);
     // An absurd timeout is "forever", not an overflow.
     *g = 1;
-    assert!(g.wait_for(|n| *n == 1, Some(Duration::MAX)));
+    assert!(g.wait_for_timeout(|n| *n == 1, Duration::MAX));
 }
 
 /// Starts `n` waiters one at a time, each only once the previous one is parked, so their
@@ -379,7 +375,7 @@ fn reentrant_condition_held_three_levels_deep() {
             let mut c = cond.acquire();
             assert_eq!(cond.lock().recursion_count(), 3);
             c.1.set(1); // waiting
-            let ok = c.wait_for(|(flag, _)| flag.get(), Some(PATIENCE));
+            let ok = c.wait_for_timeout(|(flag, _)| flag.get(), PATIENCE);
             let levels_after = cond.lock().recursion_count();
             drop(c);
             let after_one = cond.lock().recursion_count();
@@ -464,7 +460,7 @@ fn stress_bounded_buffer_every_item_once() {
                 start.wait();
                 for i in 0..PER_PRODUCER {
                     let mut g = cond.acquire();
-                    g.wait_for(|b| b.items.len() < CAPACITY, None);
+                    g.wait_for(|b| b.items.len() < CAPACITY);
                     g.items.push_back(p * PER_PRODUCER + i);
                     g.notify_all();
                 }
@@ -570,7 +566,7 @@ fn stress_reentrant_pingpong() {
                 for _ in 0..ROUNDS {
                     let _outer = cond.acquire();
                     let mut turn = cond.acquire();
-                    turn.wait_for(|t| t.get() % 2 == me, None);
+                    turn.wait_for(|t| t.get() % 2 == me);
                     assert_eq!(cond.lock().recursion_count(), 2);
                     turn.set(turn.get() + 1);
                     turn.notify_one();
@@ -609,7 +605,7 @@ fn two_condvars_share_one_lock() {
     std::thread::scope(|s| {
         let consumer = s.spawn(|| {
             let mut b = buffer.acquire();
-            assert!(not_empty.wait_for(&mut b, |b| !b.is_empty(), Some(Duration::from_secs(30))));
+            assert!(not_empty.wait_for_timeout(&mut b, |b| !b.is_empty(), Duration::from_secs(30)));
             let item = b.pop().unwrap();
             not_full.notify_all(&b);
             item
@@ -628,18 +624,18 @@ fn two_condvars_share_one_lock() {
     assert!(buffer.acquire().is_empty());
 }
 
-/// `ConditionGuard::leak` keeps the lock held without a guard, like the other guards; the
+/// `ConditionGuard::forget` keeps the lock held without a guard, like the other guards; the
 /// lock's `release` frees it (Python: `cond.acquire()` ... `cond.release()`).
 #[test]
 fn condition_guard_leak_keeps_the_lock_held() {
     let cond = Condition::new(());
-    cond.acquire().leak();
+    cond.acquire().forget();
     assert!(cond.locked());
     assert!(cond.try_acquire().is_none());
     cond.lock().release().unwrap();
     assert!(!cond.locked());
     let reentrant = Condition::new_reentrant(());
-    reentrant.acquire().leak();
+    reentrant.acquire().forget();
     assert!(reentrant.locked());
     reentrant.lock().release().unwrap();
     assert!(!reentrant.locked());

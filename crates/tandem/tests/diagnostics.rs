@@ -112,7 +112,7 @@ fn hold_then_want(
     let me = name.to_string();
     spawn_named(name, move || {
         let line = line!() + 1;
-        first.acquire().leak();
+        first.acquire().forget();
         taken.send((me, line)).unwrap();
         barrier.wait();
         // Released by the test (from another thread) once the deadlock is confirmed.
@@ -239,7 +239,7 @@ fn a_thread_waiting_for_a_lock_it_holds_is_a_deadlock_of_one() {
     let lock = Arc::new(Lock::named((), "self.lock"));
     let l = lock.clone();
     let t = spawn_named("self-1", move || {
-        l.acquire().leak();
+        l.acquire().forget();
         l.acquire_timeout(LONG).is_some() // Python: lock.acquire() twice
     });
     let found = wait_for_deadlock(&["self-1"]);
@@ -261,7 +261,7 @@ fn lock_and_rlock_deadlock() {
     let t1 = {
         let (lock, rlock, barrier) = (lock.clone(), rlock.clone(), barrier.clone());
         spawn_named("mixed-1", move || {
-            lock.acquire().leak();
+            lock.acquire().forget();
             barrier.wait();
             rlock.acquire_timeout(LONG).is_some()
         })
@@ -793,7 +793,7 @@ fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
         PrimitiveKind::Semaphore,
         "named.semaphore",
     );
-    sem.release(1);
+    sem.release();
     assert!(t.join().unwrap());
     assert!(sem.stats().contended >= 1, "{:?}", sem.stats());
 
@@ -831,4 +831,28 @@ fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
     drop(g);
     assert!(t.join().unwrap());
     assert!(rlock.stats().contended >= 1, "{:?}", rlock.stats());
+}
+
+/// A thread named in a `tandem::thread::scope` is named in the diagnostics too.
+#[test]
+fn scoped_threads_are_named_in_the_dump() {
+    diagnostics::enable();
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    tandem::thread::scope(|s| {
+        let waiter = s
+            .builder()
+            .name("scoped-waiter")
+            .spawn(|| drop(lock.acquire()));
+        wait_until_waiting("scoped-waiter");
+        let dump = diagnostics::snapshot();
+        let me = dump
+            .threads
+            .iter()
+            .find(|t| t.name.as_deref() == Some("scoped-waiter"))
+            .expect("the scoped thread is in the dump by its name");
+        assert_eq!(me.waiting.as_ref().unwrap().on.kind, PrimitiveKind::Lock);
+        assert_eq!(waiter.name(), "scoped-waiter");
+        drop(held);
+    });
 }

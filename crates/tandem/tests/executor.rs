@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -1589,4 +1590,101 @@ fn polled_pin_is_unpin() {
     let mut cx = Context::from_waker(&waker);
     t.wait();
     assert_eq!(Pin::new(&mut t).poll(&mut cx), Poll::Ready(Ok(3)));
+}
+
+/// `with_max_workers(n)` is Python's `ThreadPoolExecutor(max_workers=n)`; 0 is the caller's
+/// mistake (Python's `ValueError`), a panic naming the value.
+#[test]
+fn with_max_workers_is_the_short_form() {
+    let pool = ThreadPoolExecutor::with_max_workers(2);
+    assert_eq!(pool.max_workers(), 2);
+    assert_eq!(pool.submit(|| 6 * 7).unwrap().result(), Ok(42));
+    let panic = std::panic::catch_unwind(|| ThreadPoolExecutor::with_max_workers(0)).unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.contains("with_max_workers(0)"), "{message}");
+    assert!(message.contains("at least 1"), "{message}");
+}
+
+/// `Scope::map` maps over borrowed input with a borrowing closure, in order; a panicking
+/// item fails only its own result.
+#[test]
+fn scope_map_over_borrowed_items() {
+    let pool = ThreadPoolExecutor::with_max_workers(3);
+    let items: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    let offset = 100usize;
+    let out: Vec<Result<usize, TaskError>> = pool.scope(|s| {
+        let results = s
+            .map(
+                |x: &String| {
+                    assert_ne!(x, "7", "seven");
+                    x.parse::<usize>().unwrap() + offset
+                },
+                &items,
+            )
+            .unwrap();
+        assert_eq!(results.len(), 20);
+        results.collect()
+    });
+    for (i, r) in out.iter().enumerate() {
+        if i == 7 {
+            assert!(matches!(r, Err(e) if e.is_panic()), "{r:?}");
+        } else {
+            assert_eq!(*r, Ok(i + 100));
+        }
+    }
+}
+
+/// A failed task keeps its panic's payload, not only its message: it can be re-raised as
+/// is. The result may be read several times; its copies share the payload: the first to
+/// take it gets the original, later ones a `String` of the message.
+#[test]
+fn a_panicking_task_keeps_its_payload() {
+    #[derive(Debug, PartialEq)]
+    struct Overheated(u32);
+
+    let pool = ThreadPoolExecutor::with_max_workers(1);
+    let task = pool
+        .submit(|| -> u32 { std::panic::panic_any(Overheated(97)) })
+        .unwrap();
+    let first = task.result_timeout(Duration::from_secs(60)).unwrap_err();
+    let second = task.result_timeout(Duration::from_secs(60)).unwrap_err();
+    assert_eq!(first, second, "copies compare by message");
+    assert!(
+        first.panic_message().unwrap().contains("not a string"),
+        "{first}"
+    );
+    let panic = first.into_panic().expect("a panic");
+    assert!(panic.has_payload());
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| panic.resume_unwind())).unwrap_err();
+    assert_eq!(caught.downcast_ref::<Overheated>(), Some(&Overheated(97)));
+    // Taken: the other copies (and the task's own result) now carry the message.
+    let again = second.into_panic().unwrap();
+    assert!(!again.has_payload());
+    let message = again
+        .into_payload()
+        .downcast::<String>()
+        .expect("the message");
+    assert!(message.contains("not a string"), "{message}");
+    assert!(task.result().unwrap_err().is_panic());
+
+    // A string panic re-raised through `TaskError::resume_unwind`, from `map` too.
+    let mut results = pool
+        .map_with(
+            |x: u32| if x == 2 { panic!("item {x}") } else { x },
+            0..4,
+            MapOptions::new().chunksize(2),
+        )
+        .unwrap();
+    assert_eq!(results.next(), Some(Ok(0)));
+    assert_eq!(results.next(), Some(Ok(1)));
+    let error = results.next().unwrap().unwrap_err();
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| error.resume_unwind())).unwrap_err();
+    assert_eq!(
+        caught.downcast_ref::<String>().map(String::as_str),
+        Some("item 2")
+    );
+    // Other errors come back to the caller.
+    assert!(TaskError::<std::convert::Infallible>::Cancelled
+        .resume_unwind()
+        .is_cancelled());
 }

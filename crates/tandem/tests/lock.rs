@@ -144,10 +144,10 @@ fn reacquire_from_another_thread_after_release() {
     // LockTests.test_reacquire: a lock can be re-acquired by a thread blocked on it once the
     // holder releases it, and then by the first thread again.
     let lock = Lock::new(());
-    lock.acquire().leak();
+    lock.acquire().forget();
     std::thread::scope(|s| {
         let t = s.spawn(|| {
-            lock.acquire().leak();
+            lock.acquire().forget();
             lock.release().unwrap();
         });
         lock.release().unwrap();
@@ -160,7 +160,7 @@ fn reacquire_from_another_thread_after_release() {
 fn release_from_a_different_thread() {
     // LockTests.test_different_thread: Python locks may be released by another thread.
     let lock = Lock::new(());
-    lock.acquire().leak();
+    lock.acquire().forget();
     std::thread::scope(|s| {
         s.spawn(|| lock.release()).join().unwrap().unwrap();
     });
@@ -231,16 +231,16 @@ fn stress_python_style_release_from_other_threads() {
             for _ in 0..rounds {
                 from_a.recv().unwrap();
                 lock.release().expect("A left it held");
-                lock.acquire().leak();
+                lock.acquire().forget();
                 to_a.send(()).unwrap();
             }
         });
-        lock.acquire().leak();
+        lock.acquire().forget();
         for _ in 0..rounds {
             to_b.send(()).unwrap();
             from_b.recv().unwrap();
             lock.release().expect("B left it held");
-            lock.acquire().leak();
+            lock.acquire().forget();
         }
     });
     assert!(lock.locked());
@@ -248,7 +248,7 @@ fn stress_python_style_release_from_other_threads() {
     assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
 }
 
-/// `release` frees only a hold kept without a guard (`leak`): while a guard holds the lock,
+/// `release` frees only a hold kept without a guard (`forget`): while a guard holds the lock,
 /// it is refused, so a live guard keeps its mutual exclusion (it used to unlock the lock
 /// under the guard, letting a second thread in).
 #[test]
@@ -261,7 +261,7 @@ fn release_never_breaks_a_live_guard() {
         "the guard still excludes others"
     );
     drop(guard);
-    lock.acquire().leak();
+    lock.acquire().forget();
     assert_eq!(lock.release(), Ok(()));
     assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
 }

@@ -104,7 +104,7 @@ fn wait_on_condition(args: (Condition<u32>, Connection<u8>)) -> u32 {
     let (cond, conn) = args;
     let mut g = cond.acquire().unwrap();
     conn.send(&1).unwrap();
-    assert!(g.wait_for(|v| *v >= 3, Some(LONG)));
+    assert!(g.wait_for_timeout(|v| *v >= 3, LONG));
     *g
 }
 
@@ -242,7 +242,7 @@ fn release_it(lock: Lock<()>) -> bool {
 fn a_leaked_lock_is_released_by_another_process_and_double_release_is_an_error() {
     let lock = Lock::new(()).unwrap();
     assert_eq!(lock.release(), Err(tandem::ReleaseError::Unlocked));
-    lock.acquire().unwrap().leak(); // Python's bare acquire()
+    lock.acquire().unwrap().forget(); // Python's bare acquire()
     assert!(lock.locked());
     assert!(Process::spawn(release_it, lock.clone())
         .unwrap()
@@ -321,22 +321,25 @@ fn a_dead_holders_permit_is_given_back() {
 fn semaphore_release_errors() {
     let sem = Semaphore::new(0).unwrap();
     assert!(
-        sem.release(0).is_err(),
+        sem.try_release_n(0).is_err(),
         "Python 3.9+: n must be one or more"
     );
-    sem.release(3).unwrap();
+    sem.release_n(3);
     assert_eq!(sem.get_value(), 3);
     let bounded = BoundedSemaphore::new(1).unwrap();
     assert_eq!(bounded.bound(), 1);
-    let err = bounded.release(1).unwrap_err();
+    let err = bounded.try_release().unwrap_err();
     assert!(err.to_string().contains("too many"), "{err}");
     let p = bounded.acquire();
     p.forget();
     assert_eq!(bounded.available_permits(), 0);
-    bounded.release(1).unwrap();
-    assert!(bounded.release(0).is_err());
+    bounded.release();
+    assert!(bounded.try_release_n(0).is_err());
     let zero = BoundedSemaphore::new(0).unwrap();
-    assert!(zero.release(1).is_err(), "a bound of 0 refuses any release");
+    assert!(
+        zero.try_release().is_err(),
+        "a bound of 0 refuses any release"
+    );
     assert!(zero.acquire_timeout(Duration::from_millis(10)).is_none());
 }
 
@@ -377,10 +380,11 @@ fn a_condition_wakes_a_waiting_process() {
         "nobody notifies"
     );
     assert!(
-        !g.wait_for(|v| *v > 100, Some(Duration::from_millis(10))),
+        !g.wait_for_timeout(|v| *v > 100, Duration::from_millis(10)),
         "the predicate's last value"
     );
-    assert!(g.wait_for(|v| *v == 3, None));
+    g.wait_for(|v| *v == 3); // true at once: no wait
+    assert_eq!(*g, 3);
 }
 
 #[test]

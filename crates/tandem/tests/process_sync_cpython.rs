@@ -341,7 +341,7 @@ fn test_semaphore() {
     );
     assert!(sem.try_acquire().is_none());
     for expected in 1..=4 {
-        sem.release(1).unwrap();
+        sem.release();
         assert_eq!(sem.get_value(), expected);
     }
 }
@@ -352,14 +352,14 @@ fn test_semaphore() {
 #[test]
 fn test_bounded_semaphore() {
     let sem = BoundedSemaphore::new(2).unwrap();
-    assert!(sem.release(1).is_err(), "nothing taken yet");
+    assert!(sem.try_release().is_err(), "nothing taken yet");
     assert_eq!(in_child(drain_two_bounded, sem.clone()), (2, 1, 0, false));
     assert_eq!(sem.get_value(), 0);
-    sem.release(1).unwrap();
+    sem.release();
     assert_eq!(sem.get_value(), 1);
-    sem.release(1).unwrap();
+    sem.release();
     assert_eq!(sem.get_value(), 2);
-    let err = sem.release(1).unwrap_err();
+    let err = sem.try_release().unwrap_err();
     assert!(err.to_string().contains("too many"), "{err}");
     assert_eq!(sem.get_value(), 2);
 }
@@ -381,7 +381,7 @@ fn timed_takes(sem: Semaphore) -> (bool, bool, bool, bool) {
 fn test_semaphore_timeout() {
     let sem = Semaphore::new(0).unwrap();
     assert_eq!(in_child(timed_takes, sem.clone()), (true, true, true, true));
-    sem.release(2).unwrap();
+    sem.release_n(2);
     let a = sem
         .acquire_timeout(Duration::from_millis(5))
         .expect("one of two");
@@ -431,19 +431,19 @@ fn test_semaphore_acquire_contended() {
     // Phase 1: three single releases.
     phase.store(1, SeqCst);
     for _ in 0..3 {
-        sem.release(1).unwrap();
+        sem.release();
     }
     common::eventually("5 takes", || taken.load(SeqCst) == 5);
     assert_eq!(counts(), [2, 3, 0, 0]);
     // Phase 2: one release of two.
     phase.store(2, SeqCst);
-    sem.release(2).unwrap();
+    sem.release_n(2);
     common::eventually("7 takes", || taken.load(SeqCst) == 7);
     assert_eq!(counts(), [2, 3, 2, 0]);
     assert!(sem.try_acquire().is_none(), "still exhausted");
     // The last take.
     phase.store(3, SeqCst);
-    sem.release(1).unwrap();
+    sem.release();
     bunch.join();
     assert_eq!(counts(), [2, 3, 2, 1]);
     assert_eq!(sem.get_value(), 0);
@@ -518,9 +518,9 @@ type Waiter = (Condition<u32>, Semaphore, Semaphore, Option<Duration>);
 fn cond_waiter(args: Waiter) -> bool {
     let (cond, sleeping, woken, timeout) = args;
     let mut g = cond.acquire().unwrap();
-    sleeping.release(1).unwrap();
+    sleeping.release();
     let notified = g.wait_timeout(timeout.unwrap_or(LONG));
-    woken.release(1).unwrap();
+    woken.release();
     drop(g);
     notified
 }
@@ -669,7 +669,7 @@ fn wait_for_four(cond: Condition<i32>) -> bool {
     let mut g = cond.acquire().unwrap();
     *g = 0;
     g.notify_one();
-    g.wait_for(|state| *state == 4, Some(LONG)) && *g == 4
+    g.wait_for_timeout(|state| *state == 4, LONG) && *g == 4
 }
 
 /// CPython: _TestCondition.test_waitfor (with lock_tests ConditionTests.test_waitfor): the
@@ -689,7 +689,7 @@ fn test_waitfor() {
         };
         {
             let mut g = cond.acquire().unwrap();
-            assert!(g.wait_for(|state| *state == 0, Some(LONG)));
+            assert!(g.wait_for_timeout(|state| *state == 0, LONG));
             assert_eq!(*g, 0);
         }
         for _ in 0..4 {
@@ -705,10 +705,10 @@ fn test_waitfor() {
 /// it gave up, and not early.
 fn wait_for_four_briefly(args: (Condition<i32>, Semaphore)) -> bool {
     let (cond, started) = args;
-    started.release(1).unwrap();
+    started.release();
     let mut g = cond.acquire().unwrap();
     let start = Instant::now();
-    let reached = g.wait_for(|state| *state == 4, Some(SHORT));
+    let reached = g.wait_for_timeout(|state| *state == 4, SHORT);
     !reached && start.elapsed() >= SHORT
 }
 

@@ -33,7 +33,7 @@ fn constructor_and_debug() {
 fn acquire_destroy() {
     // Python: lock.acquire(); del lock — dropping a held (leaked) lock is fine.
     let lock = RLock::new(String::from("held"));
-    lock.acquire().leak();
+    lock.acquire().forget();
     assert!(lock.locked());
     drop(lock);
 }
@@ -41,7 +41,7 @@ fn acquire_destroy() {
 #[test]
 fn acquire_release_and_try_acquire() {
     let lock = RLock::new(());
-    lock.acquire().leak();
+    lock.acquire().forget();
     assert_eq!(lock.release(), Ok(()));
     let g = lock.try_acquire();
     assert!(g.is_some());
@@ -150,10 +150,10 @@ fn timeouts() {
 #[test]
 fn reacquire() {
     let lock = RLock::new(());
-    lock.acquire().leak();
-    lock.acquire().leak();
+    lock.acquire().forget();
+    lock.acquire().forget();
     lock.release().unwrap();
-    lock.acquire().leak();
+    lock.acquire().forget();
     lock.release().unwrap();
     lock.release().unwrap();
     assert!(!lock.locked());
@@ -163,10 +163,10 @@ fn reacquire() {
 fn release_unacquired() {
     let lock = RLock::new(());
     assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
-    lock.acquire().leak();
-    lock.acquire().leak();
+    lock.acquire().forget();
+    lock.acquire().forget();
     lock.release().unwrap();
-    lock.acquire().leak();
+    lock.acquire().forget();
     lock.release().unwrap();
     lock.release().unwrap();
     assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
@@ -182,7 +182,7 @@ fn release_from_a_different_thread_is_refused() {
     thread::scope(|s| {
         let lock = &lock;
         s.spawn(move || {
-            lock.acquire().leak();
+            lock.acquire().forget();
             owned_tx.send(()).unwrap();
             done_rx.recv().unwrap();
             lock.release().unwrap();
@@ -361,14 +361,14 @@ fn a_new_thread_never_inherits_a_dead_owner() {
     let lock = std::sync::Arc::new(RLock::new(()));
     {
         let lock = std::sync::Arc::clone(&lock);
-        std::thread::spawn(move || lock.acquire().leak())
+        std::thread::spawn(move || lock.acquire().forget())
             .join()
             .unwrap();
     }
     for _ in 0..50 {
         let lock = std::sync::Arc::clone(&lock);
         let (entered, owned) = std::thread::spawn(move || {
-            let entered = lock.try_acquire().map(|g| g.leak()).is_some();
+            let entered = lock.try_acquire().map(|g| g.forget()).is_some();
             (entered, lock.is_owned())
         })
         .join()
@@ -381,7 +381,7 @@ fn a_new_thread_never_inherits_a_dead_owner() {
     assert!(lock.locked());
 }
 
-/// The owner's `release` frees only a level kept without a guard (`leak`): with only
+/// The owner's `release` frees only a level kept without a guard (`forget`): with only
 /// guards held it is refused, so a guard's level is never released under it (it used to
 /// be, and the guard's drop then underflowed the count).
 #[test]
@@ -389,7 +389,7 @@ fn release_never_breaks_a_live_guard() {
     let lock = RLock::new(());
     let guard = lock.acquire();
     assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));
-    lock.acquire().leak();
+    lock.acquire().forget();
     assert_eq!(lock.recursion_count(), 2);
     assert_eq!(lock.release(), Ok(()));
     assert_eq!(lock.release(), Err(ReleaseError::HeldByGuard));

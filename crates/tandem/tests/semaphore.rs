@@ -21,7 +21,7 @@ struct UnblockOnPanic<'a>(&'a Semaphore);
 impl Drop for UnblockOnPanic<'_> {
     fn drop(&mut self) {
         if thread::panicking() {
-            let _ = self.0.try_release(1_000);
+            let _ = self.0.try_release_n(1_000);
         }
     }
 }
@@ -72,7 +72,7 @@ fn constructor_accepts_zero() {
     let b = BoundedSemaphore::new(0);
     assert_eq!(b.bound(), 0);
     assert!(b.try_acquire().is_none());
-    assert!(b.release(1).is_err());
+    assert!(b.try_release().is_err());
 }
 
 /// test_acquire
@@ -80,12 +80,12 @@ fn constructor_accepts_zero() {
 fn acquire_and_release() {
     let sem = Semaphore::new(1);
     sem.acquire().forget();
-    sem.release(1);
+    sem.release();
     let sem = Semaphore::new(2);
     sem.acquire().forget();
     sem.acquire().forget();
-    sem.release(1);
-    sem.release(1);
+    sem.release();
+    sem.release();
     assert_eq!(sem.available_permits(), 2);
 }
 
@@ -121,7 +121,7 @@ fn acquire_contended() {
         assert_eq!(through.load(Ordering::SeqCst), 0);
 
         for _ in 0..6 {
-            sem.release(1);
+            sem.release();
         }
         eventually("6 acquirers through", || {
             through.load(Ordering::SeqCst) == 6
@@ -130,7 +130,7 @@ fn acquire_contended() {
         assert_eq!(sem.available_permits(), 0);
 
         for _ in 0..4 {
-            sem.release(1);
+            sem.release();
         }
     });
     assert_eq!(through.into_inner(), 10);
@@ -154,12 +154,12 @@ fn multirelease() {
             });
         }
         eventually("10 blocked acquirers", || sem.n_waiting() == 10);
-        sem.release(6);
+        sem.release_n(6);
         eventually("6 acquirers through", || {
             through.load(Ordering::SeqCst) == 6
         });
         assert_eq!(sem.n_waiting(), 4);
-        sem.release(4);
+        sem.release_n(4);
     });
     assert_eq!(through.into_inner(), 10);
     assert_eq!(sem.available_permits(), 0);
@@ -208,7 +208,7 @@ fn acquire_timeout() {
         "returned early: {waited:?}"
     );
     assert!(waited < Duration::from_secs(5), "returned late: {waited:?}");
-    sem.release(1);
+    sem.release();
     assert!(
         sem.acquire_timeout(Duration::MAX).is_some(),
         "absurd timeout = forever"
@@ -257,10 +257,10 @@ fn permit_returns_on_scope_exit_and_panic() {
 #[test]
 fn plain_release_unacquired_grows() {
     let sem = Semaphore::new(1);
-    sem.release(1);
+    sem.release();
     sem.acquire().forget();
     sem.acquire().forget();
-    sem.release(1);
+    sem.release();
     assert_eq!(sem.available_permits(), 1);
 }
 
@@ -269,11 +269,11 @@ fn plain_release_unacquired_grows() {
 #[test]
 fn bounded_release_unacquired_is_an_error() {
     let sem = BoundedSemaphore::new(1);
-    let err = sem.release(1).unwrap_err();
+    let err = sem.try_release().unwrap_err();
     assert_eq!((err.released(), err.available(), err.bound()), (1, 1, 1));
     sem.acquire().forget();
-    assert_eq!(sem.release(1), Ok(()));
-    assert!(sem.release(1).is_err());
+    assert_eq!(sem.try_release(), Ok(()));
+    assert!(sem.try_release().is_err());
     assert_eq!(sem.available_permits(), 1);
     let msg = err.to_string();
     assert!(
@@ -287,15 +287,15 @@ fn bounded_release_unacquired_is_an_error() {
 fn bounded_multirelease() {
     let sem = BoundedSemaphore::new(7);
     sem.acquire_many(3).unwrap().forget();
-    assert!(sem.release(4).is_err(), "4 + 4 free > 7");
+    assert!(sem.try_release_n(4).is_err(), "4 + 4 free > 7");
     assert_eq!(
         sem.available_permits(),
         4,
         "a refused release changes nothing"
     );
-    assert_eq!(sem.release(2), Ok(()));
-    assert_eq!(sem.release(1), Ok(()));
-    assert!(sem.release(1).is_err());
+    assert_eq!(sem.try_release_n(2), Ok(()));
+    assert_eq!(sem.try_release(), Ok(()));
+    assert!(sem.try_release().is_err());
     assert_eq!(sem.available_permits(), 7);
 }
 
@@ -329,7 +329,7 @@ fn acquire_many_is_all_or_nothing() {
         .unwrap();
     assert_eq!(sem.available_permits(), 0);
     q.forget();
-    sem.release(5);
+    sem.release_n(5);
     assert_eq!(sem.available_permits(), 5);
 }
 
@@ -348,7 +348,7 @@ fn acquire_zero_succeeds_at_once() {
             .acquire_many_timeout(0, Duration::ZERO)
             .unwrap()
             .is_some());
-        sem.release(1);
+        sem.release();
     });
     let b = BoundedSemaphore::new(0);
     assert!(b.acquire_many(0).is_ok());
@@ -374,11 +374,11 @@ fn more_than_the_bound_is_an_error_not_a_hang() {
 #[test]
 fn plain_release_overflow_is_refused() {
     let sem = Semaphore::new(Semaphore::MAX_PERMITS - 1);
-    assert_eq!(sem.try_release(1), Ok(()));
-    let err = sem.try_release(1).unwrap_err();
+    assert_eq!(sem.try_release(), Ok(()));
+    let err = sem.try_release().unwrap_err();
     assert_eq!(err.bound(), Semaphore::MAX_PERMITS);
     assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
-    let caught = std::panic::catch_unwind(|| sem.release(1));
+    let caught = std::panic::catch_unwind(|| sem.release());
     assert!(
         caught.is_err(),
         "release panics with a clear message past MAX_PERMITS"
@@ -391,7 +391,7 @@ fn bounded_permit_drop_cannot_over_release() {
     let sem = BoundedSemaphore::new(2);
     let p = sem.acquire();
     assert_eq!(
-        sem.release(1),
+        sem.try_release(),
         Ok(()),
         "explicit release refills the taken permit"
     );
@@ -420,7 +420,7 @@ fn release_from_another_thread_wakes_waiter() {
     thread::scope(|s| {
         let waiter = s.spawn(|| sem.acquire_timeout(Duration::from_secs(20)).is_some());
         eventually("the waiter", || sem.n_waiting() == 1);
-        s.spawn(|| sem.release(1).unwrap()).join().unwrap();
+        s.spawn(|| sem.release()).join().unwrap();
         assert!(waiter.join().unwrap());
     });
     assert_eq!(sem.available_permits(), 1);
@@ -470,7 +470,7 @@ fn waiters_flag_and_count_track_the_queue() {
         });
         eventually("the waiter to queue", || sem.n_waiting() == 1);
         assert!(sem.has_waiters());
-        sem.release(1);
+        sem.release();
     });
     assert!(!sem.has_waiters());
     assert_eq!(sem.n_waiting(), 0);
@@ -507,8 +507,8 @@ fn fifo_big_request_is_served_before_later_small_ones() {
             eventually("a small request to queue", || sem.n_waiting() == 2 + i);
         }
         // Two permits: not enough for the head, and nobody may take them past it.
-        sem.release(1);
-        sem.release(1);
+        sem.release();
+        sem.release();
         assert_eq!(sem.available_permits(), 2);
         assert_eq!(sem.n_waiting(), 4);
         assert!(
@@ -517,12 +517,12 @@ fn fifo_big_request_is_served_before_later_small_ones() {
         );
         assert!(order.lock().unwrap().is_empty());
         // The third permit serves the head.
-        sem.release(1);
+        sem.release();
         eventually("the big request", || order.lock().unwrap().len() == 1);
         assert_eq!(sem.n_waiting(), 3);
         // Then the small ones, in arrival order.
         for i in 0..3 {
-            sem.release(1);
+            sem.release();
             eventually("the next small request", || {
                 order.lock().unwrap().len() == 2 + i
             });
@@ -552,11 +552,11 @@ fn one_release_serves_several_waiters() {
             });
             eventually("the waiter to queue", || sem.n_waiting() == i + 1);
         }
-        sem.release(5); // 1 + 2 + 1 served, 1 left: not enough for the 3
+        sem.release_n(5); // 1 + 2 + 1 served, 1 left: not enough for the 3
         eventually("three served", || through.load(Ordering::SeqCst) == 3);
         assert_eq!(sem.available_permits(), 1);
         assert_eq!(sem.n_waiting(), 1);
-        sem.release(2);
+        sem.release_n(2);
     });
     assert_eq!(through.into_inner(), 4);
     assert_eq!(sem.available_permits(), 0);
@@ -616,7 +616,7 @@ fn timed_out_head_redistributes() {
             });
             let exercised = !head.is_finished();
             // Give back 2 of the 3: the head (wanting 3) holds them up until it times out.
-            sem.release(2).unwrap();
+            sem.release_n(2);
             assert!(!head.join().unwrap(), "only 2 permits were free");
             assert!(
                 behind.join().unwrap(),
@@ -625,7 +625,7 @@ fn timed_out_head_redistributes() {
             exercised
         });
         assert_eq!(sem.available_permits(), 0);
-        assert_eq!(sem.release(3), Ok(()));
+        assert_eq!(sem.try_release_n(3), Ok(()));
         if exercised {
             return;
         }
@@ -679,7 +679,7 @@ fn stress_never_more_than_k_holders() {
                     inside.fetch_sub(n, Ordering::SeqCst);
                     if i % 7 == 0 {
                         permit.forget();
-                        sem.release(n);
+                        sem.release_n(n);
                     }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -713,7 +713,7 @@ fn stress_bounded_balances() {
                         let _p = sem.acquire();
                     } else {
                         sem.acquire().forget();
-                        sem.release(1)
+                        sem.try_release()
                             .expect("returning an acquired permit is in bounds");
                     }
                     assert!(sem.available_permits() <= K);
@@ -729,16 +729,56 @@ fn stress_bounded_balances() {
 #[test]
 fn release_of_zero_permits_is_an_error() {
     let sem = Semaphore::new(1);
-    let err = sem.try_release(0).unwrap_err();
+    let err = sem.try_release_n(0).unwrap_err();
     assert_eq!(err.released(), 0);
     assert!(err.to_string().contains("one or more"), "{err}");
-    let panic = std::panic::catch_unwind(|| sem.release(0)).unwrap_err();
+    let panic = std::panic::catch_unwind(|| sem.release_n(0)).unwrap_err();
     let message = panic.downcast_ref::<String>().expect("a formatted message");
     assert!(message.contains("one or more"), "{message}");
     assert_eq!(sem.available_permits(), 1);
     let bounded = BoundedSemaphore::new(2);
     bounded.acquire().forget();
-    let err = bounded.release(0).unwrap_err();
+    let err = bounded.try_release_n(0).unwrap_err();
     assert_eq!((err.released(), err.available(), err.bound()), (0, 1, 2));
     assert_eq!(bounded.available_permits(), 1);
+}
+
+/// `release()` and `release_n(n)` have the same shape on both semaphores: they panic where
+/// Python raises `ValueError`, naming the values and the caller's line (`#[track_caller]`);
+/// `try_release()` / `try_release_n(n)` return the error. `release()` is one permit.
+#[test]
+fn release_shapes_match_and_panics_name_the_caller() {
+    let plain = Semaphore::new(0);
+    plain.release();
+    plain.release_n(2);
+    assert_eq!(plain.available_permits(), 3);
+    let bounded = BoundedSemaphore::new(3);
+    bounded.acquire_many(3).unwrap().forget();
+    bounded.release();
+    bounded.release_n(2);
+    assert_eq!(bounded.available_permits(), 3);
+    assert_eq!(bounded.try_release().unwrap_err().released(), 1);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let at = info.location().map(|l| (l.file().to_owned(), l.line()));
+        let _ = tx.send((info.to_string(), at));
+    }));
+    let line = line!() + 1;
+    let caught = std::panic::catch_unwind(|| bounded.release_n(2));
+    std::panic::set_hook(previous);
+    assert!(caught.is_err());
+    // The hook is process-wide: other tests' panics may have passed through it too.
+    let (message, at) = rx
+        .try_iter()
+        .find(|(m, _)| m.contains("released too many times"))
+        .expect("the over-release panicked through the hook");
+    assert!(
+        message.contains("releasing 2 permit(s) with 3 free"),
+        "{message}"
+    );
+    assert!(message.contains("bound of 3"), "{message}");
+    assert_eq!(at, Some((file!().to_owned(), line)), "{message}");
+    assert_eq!(bounded.available_permits(), 3, "nothing was released");
 }

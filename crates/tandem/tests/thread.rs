@@ -451,3 +451,100 @@ fn a_thread_joining_itself_gets_an_error() {
     assert!(message.contains("cannot join itself"), "{message}");
     assert_eq!(joiner.join_timeout(Duration::from_secs(30)), Ok(true));
 }
+
+// ---------------------------------------------------------------------------------------
+// `thread::scope`: named, borrowing threads, all joined at the end.
+
+/// The seeds' "start N threads, join them": borrowed data, no `Arc`, no `join` calls; the
+/// names are what the threads see, the scope returns the closure's value.
+#[test]
+fn scope_runs_named_borrowing_threads_and_joins_them_all() {
+    let _serial = serial();
+    let seen = Mutex::new(BTreeSet::new());
+    let before = thread::active_count();
+    let (go, wait) = mpsc::channel::<()>();
+    let wait = Mutex::new(wait);
+    let (returned, default_name) = thread::scope(|s| {
+        for i in 0..3 {
+            let seen = &seen;
+            s.builder().name(format!("w-{i}")).spawn(move || {
+                let me = thread::current_name().expect("a named thread");
+                seen.lock().unwrap().insert(me);
+            });
+        }
+        let waiter = s.spawn(|| {
+            wait.lock().unwrap().recv().unwrap();
+            thread::current_name().unwrap()
+        });
+        assert!(!waiter.is_finished());
+        assert!(
+            thread::active_count() > before,
+            "scoped threads are counted"
+        );
+        let default_name = waiter.name().to_owned();
+        go.send(()).unwrap();
+        assert_eq!(waiter.join().unwrap(), default_name);
+        ("value", default_name)
+    });
+    assert_eq!(returned, "value");
+    default_number(&default_name);
+    let expected: BTreeSet<String> = (0..3).map(|i| format!("w-{i}")).collect();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        expected,
+        "every thread ran before scope returned"
+    );
+    assert_eq!(thread::active_count(), before, "and none is counted after");
+}
+
+/// A scoped thread has the identifier its handle reports, as spawned threads do.
+#[test]
+fn scoped_threads_have_their_handles_ident() {
+    let _serial = serial();
+    thread::scope(|s| {
+        let h = s.spawn(thread::current_ident);
+        let ident = h.ident();
+        assert_eq!(h.join().unwrap(), ident);
+        assert_ne!(ident, thread::current_ident());
+    });
+}
+
+/// Panics behave as in `std::thread::scope`: a joined thread's panic is the caller's (a
+/// `ThreadPanic` with the thread's name), an unjoined one makes the scope panic once every
+/// thread has finished.
+#[test]
+fn scoped_panics_propagate_like_std() {
+    let _serial = serial();
+    let joined = thread::scope(|s| {
+        s.builder()
+            .name("doomed")
+            .spawn(|| -> u32 { panic!("joined boom") })
+            .join()
+            .unwrap_err()
+    });
+    assert_eq!(joined.name(), "doomed");
+    assert_eq!(joined.message(), "joined boom");
+    assert_eq!(
+        joined.into_payload().downcast_ref::<&str>(),
+        Some(&"joined boom")
+    );
+
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        thread::scope(|s| {
+            s.spawn(|| panic!("unjoined boom"));
+            s.spawn(|| finished.store(true, std::sync::atomic::Ordering::SeqCst));
+        })
+    }));
+    assert!(caught.is_err(), "an unjoined panic makes the scope panic");
+    assert!(finished.into_inner(), "after every thread finished");
+
+    let bad = panic::catch_unwind(AssertUnwindSafe(|| {
+        thread::scope(|s| s.builder().name("nul\0").spawn(|| ()).join())
+    }));
+    let payload = bad.unwrap_err();
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(message.contains("NUL"), "{message}");
+    let err = thread::scope(|s| s.builder().name("nul\0").try_spawn(|| ()).unwrap_err());
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}

@@ -34,7 +34,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
 fn consumer(args: (Condition<u32>, u32)) -> u32 {
     let (items, want) = args;
     let mut g = items.acquire().expect("lock");
-    g.wait_for(|n| *n >= want, Some(LONG));
+    g.wait_for_timeout(|n| *n >= want, LONG);
     *g
 }
 

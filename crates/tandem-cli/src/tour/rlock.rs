@@ -81,7 +81,7 @@ fn recursion(r: &mut Report) {
 
     r.say("Only the owner may release an RLock: another thread's release is refused, not obeyed.");
     let bare = RLock::new(());
-    bare.acquire().leak(); // Python: rlock.acquire()
+    bare.acquire().forget(); // Python: rlock.acquire()
     let refused = std::thread::scope(|s| s.spawn(|| bare.release()).join().expect("no panic"));
     if let Err(e) = refused {
         r.say(format!("another thread's release(): {e}"));
@@ -155,7 +155,7 @@ fn producer_consumer(r: &mut Report) {
                     if b.items.len() == CAPACITY {
                         b.producer_waits += 1;
                     }
-                    b.wait_for(|b| b.items.len() < CAPACITY, None);
+                    b.wait_for(|b| b.items.len() < CAPACITY);
                     b.items.push_back(p * PER_PRODUCER + i);
                     b.notify_all(); // consumers and producers share the condition
                 }
@@ -213,7 +213,7 @@ fn producer_consumer(r: &mut Report) {
     let empty = Condition::new(VecDeque::<u64>::new());
     let mut q = empty.acquire();
     let t = Instant::now();
-    let got = q.wait_for(|q| !q.is_empty(), Some(Duration::from_millis(50)));
+    let got = q.wait_for_timeout(|q| !q.is_empty(), Duration::from_millis(50));
     let waited = t.elapsed();
     r.check_eq("wait_for(non-empty, 50 ms) on an empty buffer", got, false);
     r.check(

@@ -231,7 +231,7 @@ pub(super) fn pause(d: Duration) {
 /// let lock = Lock::named((), "config");
 /// std::thread::scope(|s| {
 ///     s.spawn(|| {
-///         lock.acquire().leak(); // Python: lock.acquire()
+///         lock.acquire().forget(); // Python: lock.acquire()
 ///         // ... and again on the same thread: it waits for itself (30 s at most here).
 ///         assert!(lock.acquire_timeout(Duration::from_secs(30)).is_some());
 ///     });

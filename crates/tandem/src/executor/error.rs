@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Why a [`Task`](super::Task) has no value: Python's exceptions out of `Future.result()`.
 ///
@@ -16,16 +16,18 @@ use std::sync::Arc;
 ///
 /// | Python | tandem |
 /// | --- | --- |
-/// | the task raised `exc` | `Panicked(message)` (a panic) or `Failed(e)` (an `Err(e)`) |
+/// | the task raised `exc` | `Panicked(panic)` (a panic: its message and payload, see [`TaskPanic`]) or `Failed(e)` (an `Err(e)`) |
+/// | `raise future.exception()` | `error.resume_unwind()` (re-raises the task's own panic payload) |
 /// | `CancelledError` | `Cancelled` |
 /// | `BrokenThreadPool` | `BrokenPool(..)` |
 /// | `TimeoutError` from `result(timeout)` | `Timeout` (only from the `_timeout` forms and timed `map`) |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskError<E = Infallible> {
-    /// The task panicked; the panic's message. The worker that ran it survives. The panic
-    /// hook has also reported the panic on stderr when it happened (see
+    /// The task panicked: the panic's message and its payload ([`TaskPanic`]). The worker
+    /// that ran it survives. The panic hook has also reported the panic on stderr when it
+    /// happened (see
     /// [`ThreadPoolExecutor`](super::ThreadPoolExecutor#a-panicking-task-also-prints-to-stderr)).
-    Panicked(String),
+    Panicked(TaskPanic),
     /// The task returned `Err(e)`.
     Failed(E),
     /// The task was cancelled before it started: by [`Task::cancel`](super::Task::cancel)
@@ -67,12 +69,182 @@ impl<E> TaskError<E> {
             _ => None,
         }
     }
+
+    /// The task's panic, if it panicked.
+    pub fn into_panic(self) -> Option<TaskPanic> {
+        match self {
+            TaskError::Panicked(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The panic's message, if the task panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            TaskError::Panicked(p) => Some(p.message()),
+            _ => None,
+        }
+    }
+
+    /// Re-raises the task's panic on this thread with its original payload (see
+    /// [`TaskPanic::resume_unwind`]); any other error is returned, so `?` can pass it on.
+    /// Python: `raise future.exception()`, for a task that raised.
+    ///
+    /// ```
+    /// use tandem::executor::ThreadPoolExecutor;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Overheated(u32);
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let task = pool.submit(|| -> u32 { std::panic::panic_any(Overheated(97)) })?;
+    /// let error = task.result().unwrap_err();
+    /// let caught = std::panic::catch_unwind(|| error.resume_unwind()).unwrap_err();
+    /// assert_eq!(caught.downcast_ref::<Overheated>(), Some(&Overheated(97)));
+    /// # Ok::<(), tandem::executor::SubmitError>(())
+    /// ```
+    pub fn resume_unwind(self) -> Self {
+        match self {
+            TaskError::Panicked(p) => p.resume_unwind(),
+            other => other,
+        }
+    }
+}
+
+/// A task's panic, kept where its result is read: the message, and the payload the task
+/// panicked with (the value given to `panic!` or `std::panic::panic_any`), to inspect
+/// (`into_payload().downcast::<P>()`) or re-raise ([`resume_unwind`](Self::resume_unwind)), as
+/// rayon does when a joined closure panicked.
+///
+/// A task's result can be read several times ([`Task::result_ref`](super::Task::result_ref),
+/// [`Task::result_timeout`](super::Task::result_timeout), done-callbacks), so the payload is
+/// shared by every copy of the error: the first of them to call
+/// [`into_payload`](Self::into_payload) or [`resume_unwind`](Self::resume_unwind) takes the
+/// original payload; the others, later, get the message as a `String` payload instead (what
+/// `panic!("{message}")` would have carried). [`message`](Self::message) always works.
+///
+/// Two `TaskPanic`s are equal when their messages are; `TaskPanic::from("message")` makes
+/// one without a payload (for comparisons in tests, say).
+#[derive(Clone)]
+pub struct TaskPanic {
+    message: Arc<str>,
+    payload: Arc<PayloadSlot>,
+}
+
+/// The payload, until one of the error's copies takes it. Dropped through `drop_payload`,
+/// since it is user data whose destructor may panic (and this may drop on a worker).
+struct PayloadSlot(Mutex<Option<Box<dyn Any + Send>>>);
+
+impl Drop for PayloadSlot {
+    fn drop(&mut self) {
+        let slot = self.0.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(payload) = slot.take() {
+            drop_payload(payload);
+        }
+    }
+}
+
+impl TaskPanic {
+    /// The panic of a task, from the payload `catch_unwind` returned.
+    pub(crate) fn new(payload: Box<dyn Any + Send>) -> Self {
+        TaskPanic {
+            message: panic_message(&*payload).into(),
+            payload: Arc::new(PayloadSlot(Mutex::new(Some(payload)))),
+        }
+    }
+
+    /// The panic's message: the `&str` or `String` given to `panic!`, or a note that the
+    /// payload was something else.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the original payload is still here (no copy of this error has taken it).
+    pub fn has_payload(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// The payload the task panicked with, taken out (every copy of this error shares it):
+    /// the original the first time, afterwards a `String` holding the message.
+    pub fn into_payload(self) -> Box<dyn Any + Send> {
+        let taken = self.lock().take();
+        taken.unwrap_or_else(|| Box::new(self.message.to_string()))
+    }
+
+    /// Re-raises the panic on this thread with [`into_payload`](Self::into_payload)'s
+    /// payload (`std::panic::resume_unwind`: the panic hook does not run again).
+    pub fn resume_unwind(self) -> ! {
+        std::panic::resume_unwind(self.into_payload())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Box<dyn Any + Send>>> {
+        // Nothing panics while the slot is held, but a poisoned slot is still consistent.
+        self.payload
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl From<&str> for TaskPanic {
+    fn from(message: &str) -> Self {
+        TaskPanic::from(String::from(message))
+    }
+}
+
+impl From<String> for TaskPanic {
+    /// A panic with this message and no payload of its own.
+    fn from(message: String) -> Self {
+        TaskPanic {
+            message: message.into(),
+            payload: Arc::new(PayloadSlot(Mutex::new(None))),
+        }
+    }
+}
+
+impl PartialEq for TaskPanic {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for TaskPanic {}
+
+impl PartialEq<str> for TaskPanic {
+    fn eq(&self, other: &str) -> bool {
+        &*self.message == other
+    }
+}
+
+impl PartialEq<&str> for TaskPanic {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.message == *other
+    }
+}
+
+impl PartialEq<String> for TaskPanic {
+    fn eq(&self, other: &String) -> bool {
+        *self.message == **other
+    }
+}
+
+impl fmt::Debug for TaskPanic {
+    /// The message, quoted: `Panicked("boom")`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.message, f)
+    }
+}
+
+impl fmt::Display for TaskPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for TaskError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskError::Panicked(message) => write!(f, "the task panicked: {message}"),
+            TaskError::Panicked(panic) => write!(f, "the task panicked: {panic}"),
             TaskError::Failed(e) => write!(f, "the task failed: {e}"),
             TaskError::Cancelled => f.write_str(
                 "the task was cancelled before it started (by cancel(), by a shutdown that \

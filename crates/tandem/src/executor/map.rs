@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::error::{drop_payload, panic_message, SubmitError, TaskError};
+use super::error::{SubmitError, TaskError, TaskPanic};
 use super::pool::ThreadPoolExecutor;
 use super::task::Task;
 use crate::wait::Deadline;
@@ -85,7 +85,7 @@ enum InFlight<T> {
     /// One item.
     One(Task<T>),
     /// `chunksize` items, each caught separately: a panic fails only its own item.
-    Chunk(Task<Vec<Result<T, String>>>, usize),
+    Chunk(Task<Vec<Result<T, TaskPanic>>>, usize),
     /// Items the pool refused after the call (it was shut down or broken meanwhile, while a
     /// `buffersize` look-ahead still had items to submit).
     Refused(usize, TaskError),
@@ -148,7 +148,7 @@ where
     deadline: Deadline,
     in_flight: VecDeque<InFlight<T>>,
     /// The chunk being yielded from.
-    chunk: Option<std::vec::IntoIter<Result<T, String>>>,
+    chunk: Option<std::vec::IntoIter<Result<T, TaskPanic>>>,
     /// An error to yield for this many more items (a failed chunk, a refused submission).
     repeat: Option<(TaskError, usize)>,
     finished: bool,
@@ -227,11 +227,7 @@ where
                 chunk
                     .into_iter()
                     .map(|item| {
-                        panic::catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|payload| {
-                            let message = panic_message(&*payload);
-                            drop_payload(payload);
-                            message
-                        })
+                        panic::catch_unwind(AssertUnwindSafe(|| f(item))).map_err(TaskPanic::new)
                     })
                     .collect::<Vec<_>>()
             });

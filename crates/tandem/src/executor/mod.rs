@@ -54,10 +54,10 @@ mod waiter;
 // is lost, so aliases go on the `pub use` lines.
 #[doc(alias = "BrokenThreadPool", alias = "BrokenExecutor")]
 pub use error::BrokenPool;
-pub use error::{BuildError, SubmitError, TaskError, TimeoutError};
+pub use error::{BuildError, SubmitError, TaskError, TaskPanic, TimeoutError};
 pub use map::{Map, MapOptions};
 pub use pool::{Builder, PoolStats, ThreadPoolExecutor};
-pub use scope::Scope;
+pub use scope::{Scope, ScopeMap};
 #[doc(alias = "Future", alias = "concurrent.futures.Future")]
 pub use task::Task;
 #[doc(alias = "DoneAndNotDoneFutures")]

@@ -233,12 +233,14 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
 /// | Python | tandem |
 /// | --- | --- |
 /// | `ThreadPoolExecutor()` | [`ThreadPoolExecutor::new()`] |
+/// | `ThreadPoolExecutor(max_workers=4)` | `ThreadPoolExecutor::with_max_workers(4)` |
 /// | `ThreadPoolExecutor(max_workers=4, thread_name_prefix="io", initializer=f)` | `ThreadPoolExecutor::builder().max_workers(4).thread_name_prefix("io").initializer(f).build()?` |
 /// | `f = ex.submit(fn, a)` | `let t = pool.submit(move \|\| fn(a))?` → [`Task`] |
 /// | `ex.submit(fn_that_raises)` | [`submit_fallible`](Self::submit_fallible) for closures returning `Result` |
 /// | `ex.map(fn, items)` | `pool.map(fn, items)?` → [`Map`], every item submitted at the call |
 /// | `ex.map(fn, items, timeout=t)` | `pool.map(fn, items)?.timeout(t)` |
 /// | `ex.map(fn, items, buffersize=n)` | `pool.map_with(fn, items, MapOptions::new().buffersize(n))?` |
+/// | `ex.map(fn, items)` with a `fn` or `items` that borrow | `pool.scope(\|s\| s.map(fn, &items))` → [`ScopeMap`](super::ScopeMap) |
 /// | `ex.shutdown(wait=True, cancel_futures=False)` | `pool.shutdown(true, false)` |
 /// | `with ThreadPoolExecutor() as ex:` | the pool's `Drop` (shuts down and waits) |
 /// | (no equivalent) | [`scope`](Self::scope): tasks borrowing from the stack |
@@ -426,6 +428,32 @@ impl ThreadPoolExecutor {
         Builder::new()
             .build()
             .expect("the default configuration is valid")
+    }
+
+    /// A pool of at most `n` workers (started lazily), otherwise Python's defaults.
+    /// Python: `ThreadPoolExecutor(max_workers=n)`; for names or an initializer, use
+    /// [`builder`](Self::builder).
+    ///
+    /// ```
+    /// use tandem::executor::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::with_max_workers(4);
+    /// assert_eq!(pool.max_workers(), 4);
+    /// let squares: Result<Vec<u64>, _> = pool.map(|x: u64| x * x, 1..=4)?.collect();
+    /// assert_eq!(squares?, [1, 4, 9, 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `n` is 0 (Python: `ValueError: max_workers must be greater than 0`);
+    /// `builder().max_workers(n).build()` returns that as [`BuildError::ZeroWorkers`].
+    #[track_caller]
+    #[doc(alias = "max_workers")]
+    pub fn with_max_workers(n: usize) -> Self {
+        match Builder::new().max_workers(n).build() {
+            Ok(pool) => pool,
+            Err(e) => panic!("ThreadPoolExecutor::with_max_workers({n}): {e}"),
+        }
     }
 
     /// Configures a pool: worker count, thread names, initializer.

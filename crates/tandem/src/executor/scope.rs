@@ -8,7 +8,7 @@ use std::mem;
 use std::sync::Arc;
 
 use super::cell::{Cell, CellApi, Run};
-use super::error::SubmitError;
+use super::error::{SubmitError, TaskError};
 use super::injector::Job;
 use super::pool::ThreadPoolExecutor;
 use super::task::Task;
@@ -110,6 +110,78 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         };
         self.pool.submit_job(job, &*cell)?;
         Ok(Task::new(api))
+    }
+
+    /// Runs `f` on every item on the scope's pool, and gives the results in the items'
+    /// order: Python's `executor.map(fn, iterable)`, over input that may borrow from the
+    /// caller's stack (`&items`) and with an `f` that may borrow too. Every item is submitted
+    /// at the call (one task each); a panicking item yields `Err(TaskError::Panicked(..))`
+    /// for that item only.
+    ///
+    /// ```
+    /// use tandem::executor::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::with_max_workers(4);
+    /// let words = vec!["tandem".to_string(), "is".into(), "here".into()];
+    /// let suffix = "!"; // borrowed by `f`
+    /// let shouted = pool.scope(|s| -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    ///     let results = s.map(|w: &String| format!("{w}{suffix}"), &words)?;
+    ///     Ok(results.collect::<Result<_, _>>()?)
+    /// })?;
+    /// assert_eq!(shouted, ["tandem!", "is!", "here!"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit): [`SubmitError`] if the pool refused an item; the items
+    /// submitted before it still run, and the scope waits for them.
+    #[doc(alias = "ThreadPoolExecutor.map")]
+    pub fn map<I, F, T>(&'scope self, f: F, items: I) -> Result<ScopeMap<T>, SubmitError>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        T: Send + 'scope,
+    {
+        let f = Arc::new(f);
+        let tasks = items
+            .into_iter()
+            .map(|item| {
+                let f = Arc::clone(&f);
+                self.submit(move || f(item))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ScopeMap {
+            tasks: tasks.into_iter(),
+        })
+    }
+}
+
+/// The results of [`Scope::map`], in the items' order; each `next` waits for its item.
+#[must_use = "the results are in the iterator; the tasks run either way"]
+pub struct ScopeMap<T> {
+    tasks: std::vec::IntoIter<Task<T>>,
+}
+
+impl<T> Iterator for ScopeMap<T> {
+    type Item = Result<T, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.tasks.next().map(Task::result)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.tasks.size_hint()
+    }
+}
+
+impl<T> ExactSizeIterator for ScopeMap<T> {}
+
+impl<T> fmt::Debug for ScopeMap<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeMap")
+            .field("remaining", &self.tasks.len())
+            .finish()
     }
 }
 

@@ -101,7 +101,7 @@ impl<T, E> Task<T, E> {
     /// # Panics
     /// Only if the task was polled to completion as a [`Future`] before (which takes the
     /// value); no other read takes it.
-    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[track_caller]
     pub fn result(self) -> Result<T, TaskError<E>> {
         self.header().wait_until(Deadline::NEVER);
         // SAFETY: done (seen with acquire), and `self` is the owning Task, by value.
@@ -119,7 +119,7 @@ impl<T, E> Task<T, E> {
     ///
     /// # Panics
     /// As [`result`](Task::result).
-    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[track_caller]
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, TaskError<E>>
     where
         T: Clone,
@@ -137,7 +137,7 @@ impl<T, E> Task<T, E> {
     ///
     /// # Panics
     /// As [`result`](Task::result).
-    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[track_caller]
     pub fn result_ref(&self) -> Result<&T, &TaskError<E>> {
         self.header().wait_until(Deadline::NEVER);
         self.done_outcome()
@@ -149,7 +149,7 @@ impl<T, E> Task<T, E> {
     ///
     /// # Panics
     /// As [`result`](Task::result).
-    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[track_caller]
     pub fn result_ref_timeout(
         &self,
         timeout: Duration,
@@ -160,6 +160,7 @@ impl<T, E> Task<T, E> {
         Ok(self.done_outcome())
     }
 
+    #[track_caller]
     fn done_outcome(&self) -> Result<&T, &TaskError<E>> {
         // SAFETY: done (seen with acquire); `&self` borrows the owner, so nobody can take the
         // outcome while the returned reference lives.
@@ -188,7 +189,7 @@ impl<T, E> Task<T, E> {
     ///
     /// # Panics
     /// If the result was already taken.
-    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[track_caller]
     #[doc(alias = "exception")]
     pub fn error(&self) -> Option<&TaskError<E>> {
         self.header().wait_until(Deadline::NEVER);
@@ -200,7 +201,7 @@ impl<T, E> Task<T, E> {
     ///
     /// # Panics
     /// If the result was already taken.
-    #[cfg_attr(feature = "diagnostics", track_caller)]
+    #[track_caller]
     #[doc(alias = "exception")]
     pub fn error_timeout(&self, timeout: Duration) -> Result<Option<&TaskError<E>>, TimeoutError> {
         if !self.header().wait_until(Deadline::after(timeout)) {
@@ -209,6 +210,7 @@ impl<T, E> Task<T, E> {
         Ok(self.done_error())
     }
 
+    #[track_caller]
     fn done_error(&self) -> Option<&TaskError<E>> {
         // SAFETY: done (seen with acquire); `&self` borrows the owner, so nobody can take the
         // outcome while the returned reference lives.
@@ -264,6 +266,7 @@ impl<T, E> Task<T, E> {
     ///
     /// # Panics
     /// If the task is done and its result was already taken.
+    #[track_caller]
     pub fn add_done_callback(
         &self,
         callback: impl FnOnce(&Result<T, TaskError<E>>) + Send + 'static,

@@ -60,7 +60,7 @@ unsafe impl SharedState for CondState {
 /// let items = Condition::new(0u32)?;
 /// let child = Process::spawn(produce, items.clone())?;
 /// let mut g = items.acquire().unwrap();
-/// assert!(g.wait_for(|n| *n > 0, Some(Duration::from_secs(30))));
+/// assert!(g.wait_for_timeout(|n| *n > 0, Duration::from_secs(30)));
 /// drop(g);
 /// child.join()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -180,9 +180,22 @@ impl<T: Pod> ConditionGuard<'_, T> {
         notified || s.seq.load(Ordering::Relaxed) != seq
     }
 
+    /// Waits until `predicate` holds for the data (Python's `wait_for(predicate)`).
+    pub fn wait_for(&mut self, predicate: impl FnMut(&mut T) -> bool) {
+        self.wait_for_deadline(predicate, None);
+    }
+
     /// Waits until `predicate` holds for the data or `timeout` runs out; the predicate's
     /// last value (Python's `wait_for(predicate, timeout)`). One deadline for all re-waits.
-    pub fn wait_for(
+    pub fn wait_for_timeout(
+        &mut self,
+        predicate: impl FnMut(&mut T) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for_deadline(predicate, Some(timeout))
+    }
+
+    fn wait_for_deadline(
         &mut self,
         mut predicate: impl FnMut(&mut T) -> bool,
         timeout: Option<Duration>,

@@ -172,11 +172,11 @@ impl<T: Pod> Lock<T> {
 impl Lock<()> {
     /// Releases the lock from any thread or process (Python's `lock.release()`, which
     /// `multiprocessing.Lock` allows from a process other than the acquirer), for a lock
-    /// taken and kept with [`LockGuard::leak`] — Python's bare `acquire()`.
+    /// taken and kept with [`LockGuard::forget`] — Python's bare `acquire()`.
     ///
     /// A `Lock<()>` guards no data, so this cannot corrupt memory; but releasing a lock whose
     /// guard is still alive somewhere lets a second holder into that guard's critical
-    /// section. Pair it only with leaked guards.
+    /// section. Pair it only with forgotten guards.
     ///
     /// # Errors
     /// [`ReleaseError::Unlocked`](crate::ReleaseError::Unlocked) if nobody holds the lock
@@ -207,8 +207,14 @@ pub struct LockGuard<'a, T: Pod> {
 impl<T: Pod> LockGuard<'_, T> {
     /// Keeps the lock held without the guard (Python's bare `acquire()`); another thread or
     /// process can no longer release it through a guard.
-    pub fn leak(self) {
+    pub fn forget(self) {
         std::mem::forget(self);
+    }
+
+    /// The old name of [`forget`](LockGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
+    pub fn leak(self) {
+        self.forget();
     }
 }
 

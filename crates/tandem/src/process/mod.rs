@@ -67,8 +67,8 @@
 //! | items a [`JoinableQueue`] consumer got but did not `task_done` | written off: `join` returns [`TasksLost`] instead of hanging |
 //!
 //! Not recoverable: permits taken and kept with [`SemaphorePermit::forget`] and returned
-//! with `release(n)` (a plain count: whose share is whose cannot be known); semaphore
-//! holders beyond the 62 processes a semaphore tracks; the *data* a dead lock holder was
+//! with `release()` / `release_n(n)` (a plain count: whose share is whose cannot be known);
+//! semaphore holders beyond the 62 processes a semaphore tracks; the *data* a dead lock holder was
 //! changing (it is reported, not repaired); a thread that exits holding a lock in a process
 //! that lives on (as with the thread primitives).
 //!

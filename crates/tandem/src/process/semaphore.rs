@@ -311,6 +311,37 @@ macro_rules! semaphore_methods {
         pub fn get_value(&self) -> usize {
             self.available_permits()
         }
+
+        /// Gives back one permit taken without a guard, waking one waiter (Python's
+        /// `release()`); the same shape as the thread semaphores' `release`.
+        ///
+        /// # Panics
+        /// If the release is refused (see [`try_release_n`](Self::try_release_n)); use
+        /// [`try_release`](Self::try_release) to get the error instead.
+        #[track_caller]
+        pub fn release(&self) {
+            self.release_n(1);
+        }
+
+        /// Gives back `n` permits taken without a guard, waking as many waiters (Python's
+        /// `release(n)`).
+        ///
+        /// # Panics
+        /// If the release is refused (see [`try_release_n`](Self::try_release_n)).
+        #[track_caller]
+        pub fn release_n(&self, n: u32) {
+            if let Err(e) = self.try_release_n(n) {
+                crate::sync::over_release(e);
+            }
+        }
+
+        /// Gives back one permit like [`release`](Self::release).
+        ///
+        /// # Errors
+        /// As [`try_release_n`](Self::try_release_n); nothing is released then.
+        pub fn try_release(&self) -> Result<(), OverReleaseError> {
+            self.try_release_n(1)
+        }
     };
 }
 
@@ -324,13 +355,12 @@ impl Semaphore {
 
     semaphore_methods!();
 
-    /// Gives back `n` permits taken without a guard (Python's `release(n)`); waking as many
-    /// waiters.
+    /// Gives back `n` permits taken without a guard like [`release_n`](Self::release_n).
     ///
     /// # Errors
     /// `n` is 0 (Python 3.9+: `ValueError: n must be one or more`), or the count would pass
-    /// `u32::MAX`.
-    pub fn release(&self, n: u32) -> Result<(), OverReleaseError> {
+    /// `u32::MAX`; nothing is released then.
+    pub fn try_release_n(&self, n: u32) -> Result<(), OverReleaseError> {
         let available = self.available_permits();
         let fits = available
             .checked_add(n as usize)
@@ -356,12 +386,12 @@ impl BoundedSemaphore {
 
     semaphore_methods!();
 
-    /// Gives back `n` permits (Python's `release()`).
+    /// Gives back `n` permits like [`release_n`](Self::release_n).
     ///
     /// # Errors
     /// `n` is 0, or the release would raise the count above the bound (Python's
     /// `ValueError: Semaphore released too many times`); nothing is released then.
-    pub fn release(&self, n: u32) -> Result<(), OverReleaseError> {
+    pub fn try_release_n(&self, n: u32) -> Result<(), OverReleaseError> {
         if n == 0 {
             return Err(OverReleaseError::new(
                 0,

@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 use super::raw_semaphore::RawSemaphore;
 #[cfg(doc)]
 use super::semaphore::Semaphore;
-use super::semaphore::{OverReleaseError, SemaphorePermit, TooManyPermitsError};
+use super::semaphore::{over_release, OverReleaseError, SemaphorePermit, TooManyPermitsError};
 use crate::primitive::loom_const_fn;
 use crate::wait::Deadline;
 
 /// A semaphore that refuses to be released above its initial value:
 /// Python's `threading.BoundedSemaphore`.
 ///
-/// Everything a [`Semaphore`] does (same fairness, same permits), plus: an explicit
-/// `release` that would raise the count above the initial value returns
-/// [`OverReleaseError`] (Python's `ValueError`), which catches releases that were never
-/// paired with an acquire; and asking for more permits at once than the bound is an error
+/// Everything a [`Semaphore`] does (same fairness, same permits, same calls), plus: an
+/// explicit `release` that would raise the count above the initial value is refused
+/// (Python's `ValueError`: a panic from `release`/`release_n`, an [`OverReleaseError`] from
+/// `try_release`/`try_release_n`), which catches releases that were never paired with an
+/// acquire; and asking for more permits at once than the bound is an error
 /// rather than a wait that could never end.
 ///
 /// | Python | tandem |
@@ -26,7 +27,8 @@ use crate::wait::Deadline;
 /// | `with sem: ...` | `let _permit = sem.acquire();` |
 /// | `sem.acquire(blocking=False)` | `sem.try_acquire()` |
 /// | `sem.acquire(timeout=t)` | `sem.acquire_timeout(t)` |
-/// | `sem.release(n)` raising `ValueError` | `sem.release(n)` → `Err(OverReleaseError)` |
+/// | `sem.release()`, `sem.release(n)` | `sem.release()`, `sem.release_n(n)` (panic on over-release) |
+/// | `try: sem.release()` / `except ValueError` | `sem.try_release()`, `sem.try_release_n(n)` → `Err(OverReleaseError)` |
 ///
 /// # Examples
 /// ```
@@ -34,8 +36,9 @@ use crate::wait::Deadline;
 ///
 /// let sem = BoundedSemaphore::new(2);
 /// sem.acquire().forget(); // Python: sem.acquire()
-/// assert!(sem.release(1).is_ok());
-/// let err = sem.release(1).unwrap_err(); // never acquired: refused
+/// sem.release(); // Python: sem.release()
+/// let err = sem.try_release().unwrap_err(); // never acquired: refused
+/// assert_eq!(err.released(), 1);
 /// assert_eq!(err.bound(), 2);
 /// assert_eq!(sem.available_permits(), 2);
 /// assert!(sem.acquire_many(3).is_err()); // more than it can ever hold
@@ -81,6 +84,7 @@ impl BoundedSemaphore {
         ///
         /// # Panics
         /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
+        #[track_caller]
         pub fn new(value: usize) -> Self {
             BoundedSemaphore {
                 raw: RawSemaphore::new(value),
@@ -178,15 +182,51 @@ impl BoundedSemaphore {
         self.raw.many_until(n, Deadline::at(deadline), self.bound)
     }
 
+    /// Returns one permit without a permit object (Python's `sem.release()`), waking the
+    /// longest waiter if it wanted one.
+    ///
+    /// # Panics
+    /// If the count would exceed the bound: Python's `ValueError: Semaphore released too
+    /// many times`, a release that was never paired with an acquire. Use
+    /// [`try_release`](Self::try_release) to get the error instead.
+    #[inline]
+    #[track_caller]
+    pub fn release(&self) {
+        self.release_n(1);
+    }
+
     /// Returns `n` permits without a permit object (Python's `sem.release(n)`), waking
     /// waiters in arrival order.
+    ///
+    /// # Panics
+    /// If the count would exceed the bound, or if `n` is 0 (Python 3.9+: `ValueError: n
+    /// must be one or more`); use [`try_release_n`](Self::try_release_n) to get the error
+    /// instead.
+    #[inline]
+    #[track_caller]
+    pub fn release_n(&self, n: usize) {
+        if let Err(e) = self.try_release_n(n) {
+            over_release(e);
+        }
+    }
+
+    /// Returns one permit like [`release`](Self::release).
+    ///
+    /// # Errors
+    /// [`OverReleaseError`] if the count would exceed the bound; nothing is released.
+    #[inline]
+    pub fn try_release(&self) -> Result<(), OverReleaseError> {
+        self.try_release_n(1)
+    }
+
+    /// Returns `n` permits like [`release_n`](Self::release_n).
     ///
     /// # Errors
     /// [`OverReleaseError`] if the count would exceed the bound (Python's `ValueError:
     /// Semaphore released too many times`), or if `n` is 0 (Python 3.9+: `ValueError: n
     /// must be one or more`); nothing is released.
     #[inline]
-    pub fn release(&self, n: usize) -> Result<(), OverReleaseError> {
+    pub fn try_release_n(&self, n: usize) -> Result<(), OverReleaseError> {
         self.raw.release_checked(n, self.bound)
     }
 

@@ -163,7 +163,8 @@ impl<T> ConditionLock for RLock<T> {}
 /// | `cond.acquire(blocking=False)` / `cond.acquire(timeout=t)` | `cond.try_acquire()` / `cond.acquire_timeout(t)` |
 /// | `cond.wait()` | `guard.wait()` |
 /// | `cond.wait(timeout)` → `True`/`False` | `guard.wait_timeout(timeout)` → `true` if notified |
-/// | `cond.wait_for(predicate, timeout)` | `guard.wait_for(\|data\| predicate, Some(timeout))` |
+/// | `cond.wait_for(predicate)` | `guard.wait_for(\|data\| predicate)` |
+/// | `cond.wait_for(predicate, timeout)` | `guard.wait_for_timeout(\|data\| predicate, timeout)` → its last value |
 /// | `cond.notify(n)` | `guard.notify(n)` → how many it woke |
 /// | `cond.notify()` | `guard.notify_one()` |
 /// | `cond.notify_all()` | `guard.notify_all()` → how many it woke |
@@ -199,7 +200,7 @@ impl<T> ConditionLock for RLock<T> {}
 ///     s.spawn(|| {
 ///         for item in 1..=100 {
 ///             let mut q = buffer.acquire();
-///             q.wait_for(|q| q.len() < 4, None); // room for it
+///             q.wait_for(|q| q.len() < 4); // room for it
 ///             q.push_back(item);
 ///             q.notify_all();
 ///         }
@@ -207,7 +208,7 @@ impl<T> ConditionLock for RLock<T> {}
 ///     let mut sum = 0;
 ///     for _ in 1..=100 {
 ///         let mut q = buffer.acquire();
-///         q.wait_for(|q| !q.is_empty(), None);
+///         q.wait_for(|q| !q.is_empty());
 ///         sum += q.pop_front().unwrap();
 ///         q.notify_all();
 ///     }
@@ -238,7 +239,7 @@ impl<T> ConditionLock for RLock<T> {}
 ///         n.set(1);
 ///         n.notify_one();
 ///     });
-///     assert!(inner.wait_for(|n| n.get() == 1, None));
+///     inner.wait_for(|n| n.get() == 1);
 ///     assert_eq!(cond.lock().recursion_count(), 2);
 ///     drop((inner, outer));
 /// });
@@ -491,18 +492,50 @@ impl<'a, T, L: ConditionLock<Data = T>> ConditionGuard<'a, T, L> {
 
 impl<T> ConditionGuard<'_, T, Lock<T>> {
     /// Keeps the lock held without a guard (Python's `cond.acquire()` without `with`), as
-    /// [`LockGuard::leak`]; release it later, from any thread, with
+    /// [`LockGuard::forget`]; release it later, from any thread, with
     /// `cond.lock().release()` (a bare `Condition<()>`) or not at all.
-    pub fn leak(self) {
-        self.guard.leak();
+    pub fn forget(self) {
+        self.guard.forget();
     }
 
-    /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
-    /// the predicate's last value. Python: `cond.wait_for(predicate, timeout)`.
+    /// The old name of [`forget`](ConditionGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
+    pub fn leak(self) {
+        self.forget();
+    }
+
+    /// Waits until `predicate` holds for the data. Python: `cond.wait_for(predicate)`.
+    ///
+    /// The predicate is checked first, with the lock held, and the guard waits only while it
+    /// is false; every check after a wake-up also holds the lock.
+    ///
+    /// ```
+    /// use tandem::sync::Condition;
+    ///
+    /// let items = Condition::new(Vec::<u32>::new());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let mut guard = items.acquire();
+    ///         guard.push(1);
+    ///         guard.notify_all();
+    ///     });
+    ///     let mut guard = items.acquire();
+    ///     guard.wait_for(|v| !v.is_empty()); // Python: cond.wait_for(lambda: items)
+    ///     assert_eq!(*guard, [1]);
+    /// });
+    /// ```
+    #[inline]
+    pub fn wait_for(&mut self, mut predicate: impl FnMut(&mut T) -> bool) {
+        self.wait_for_with(|g| predicate(&mut **g), None);
+    }
+
+    /// Waits until `predicate` holds for the data, or `timeout` runs out; returns the
+    /// predicate's last value. Python: `cond.wait_for(predicate, timeout)`.
     ///
     /// The predicate is checked first, with the lock held, and the guard waits only while it
     /// is false; every check after a wake-up also holds the lock. All re-waits share one
     /// deadline, so the whole call lasts about `timeout` at most (plus taking the lock back).
+    /// A timeout too large to represent waits forever.
     ///
     /// ```
     /// use std::time::Duration;
@@ -511,39 +544,55 @@ impl<T> ConditionGuard<'_, T, Lock<T>> {
     /// let items = Condition::new(Vec::<u32>::new());
     /// let mut guard = items.acquire();
     /// // Nobody will push: times out and returns the predicate's last value.
-    /// assert!(!guard.wait_for(|v| !v.is_empty(), Some(Duration::from_millis(10))));
+    /// assert!(!guard.wait_for_timeout(|v| !v.is_empty(), Duration::from_millis(10)));
     /// guard.push(1);
-    /// assert!(guard.wait_for(|v| !v.is_empty(), None)); // true at once, no wait
+    /// assert!(guard.wait_for_timeout(|v| !v.is_empty(), Duration::ZERO)); // true at once
     /// ```
-    pub fn wait_for(
+    pub fn wait_for_timeout(
         &mut self,
         mut predicate: impl FnMut(&mut T) -> bool,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> bool {
-        self.wait_for_with(|g| predicate(&mut **g), timeout)
+        self.wait_for_with(|g| predicate(&mut **g), Some(timeout))
     }
 }
 
 impl<T> ConditionGuard<'_, T, RLock<T>> {
     /// Keeps this level held without a guard (Python's `cond.acquire()` without `with`), as
-    /// [`RLockGuard::leak`]; release it later, from the same thread, with
+    /// [`RLockGuard::forget`]; release it later, from the same thread, with
     /// `cond.lock().release()` (a bare reentrant `Condition<()>`) or not at all.
-    pub fn leak(self) {
-        self.guard.leak();
+    pub fn forget(self) {
+        self.guard.forget();
     }
 
-    /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
-    /// the predicate's last value. Every level of the lock is released while waiting.
+    /// The old name of [`forget`](ConditionGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
+    pub fn leak(self) {
+        self.forget();
+    }
+
+    /// Waits until `predicate` holds for the data; every level of the lock is released
+    /// while waiting. Python: `cond.wait_for(predicate)`.
+    ///
+    /// The predicate is checked first, with the lock held, and the guard waits only while it
+    /// is false.
+    #[inline]
+    pub fn wait_for(&mut self, mut predicate: impl FnMut(&T) -> bool) {
+        self.wait_for_with(|g| predicate(&**g), None);
+    }
+
+    /// Waits until `predicate` holds for the data, or `timeout` runs out; returns the
+    /// predicate's last value. Every level of the lock is released while waiting.
     /// Python: `cond.wait_for(predicate, timeout)`.
     ///
     /// The predicate is checked first, with the lock held, and the guard waits only while it
     /// is false; all re-waits share one deadline.
-    pub fn wait_for(
+    pub fn wait_for_timeout(
         &mut self,
         mut predicate: impl FnMut(&T) -> bool,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> bool {
-        self.wait_for_with(|g| predicate(&**g), timeout)
+        self.wait_for_with(|g| predicate(&**g), Some(timeout))
     }
 }
 
@@ -761,7 +810,8 @@ mod loom_tests {
             });
             let outer = cond.acquire();
             let mut inner = cond.acquire();
-            assert!(inner.wait_for(|f| f.get(), None));
+            inner.wait_for(|f| f.get());
+            assert!(inner.get(), "wait_for returns once the predicate holds");
             assert_eq!(cond.lock().recursion_count(), 2);
             drop(inner);
             drop(outer);

@@ -21,7 +21,8 @@ use crate::wait::Deadline;
 /// | `lock = threading.Lock()`; `not_empty = threading.Condition(lock)` | `let lock = Lock::new(data); let not_empty = Condvar::new();` |
 /// | `with not_empty: not_empty.wait()` | `let mut g = lock.acquire(); not_empty.wait(&mut g);` |
 /// | `not_empty.wait(timeout)` | `not_empty.wait_timeout(&mut g, t)` → notified? |
-/// | `not_empty.wait_for(pred, timeout)` | `not_empty.wait_for(&mut g, pred, timeout)` |
+/// | `not_empty.wait_for(pred)` | `not_empty.wait_for(&mut g, pred)` |
+/// | `not_empty.wait_for(pred, timeout)` | `not_empty.wait_for_timeout(&mut g, pred, timeout)` → its last value |
 /// | `not_empty.notify(n)`, `notify_all()` | `not_empty.notify(&g, n)`, `not_empty.notify_all(&g)` |
 ///
 /// Notifying takes the lock's guard too, as Python requires the lock to be held: a woken
@@ -40,7 +41,7 @@ use crate::wait::Deadline;
 ///     s.spawn(|| {
 ///         for i in 0..10 {
 ///             let mut b = buffer.acquire();
-///             not_full.wait_for(&mut b, |b| b.len() < 2, None);
+///             not_full.wait_for(&mut b, |b| b.len() < 2);
 ///             b.push_back(i);
 ///             not_empty.notify_one(&b);
 ///         }
@@ -48,7 +49,7 @@ use crate::wait::Deadline;
 ///     let mut got = Vec::new();
 ///     while got.len() < 10 {
 ///         let mut b = buffer.acquire();
-///         not_empty.wait_for(&mut b, |b| !b.is_empty(), None);
+///         not_empty.wait_for(&mut b, |b| !b.is_empty());
 ///         got.push(b.pop_front().unwrap());
 ///         not_full.notify_one(&b);
 ///     }
@@ -96,10 +97,29 @@ impl Condvar {
         self.wait_deadline(guard, Deadline::at(deadline))
     }
 
-    /// Waits until `predicate` holds for the data, or `timeout` (if any) runs out; returns
-    /// the predicate's last value. The predicate is checked first, with the lock held; all
-    /// re-waits share one deadline. Python: `cond.wait_for(predicate, timeout)`.
+    /// Waits until `predicate` holds for the data; it is checked first, with the lock held.
+    /// Python: `cond.wait_for(predicate)`.
     pub fn wait_for<T: ?Sized>(
+        &self,
+        guard: &mut LockGuard<'_, T>,
+        predicate: impl FnMut(&mut T) -> bool,
+    ) {
+        self.wait_for_deadline(guard, predicate, None);
+    }
+
+    /// Waits until `predicate` holds for the data, or `timeout` runs out; returns the
+    /// predicate's last value. The predicate is checked first, with the lock held; all
+    /// re-waits share one deadline. Python: `cond.wait_for(predicate, timeout)`.
+    pub fn wait_for_timeout<T: ?Sized>(
+        &self,
+        guard: &mut LockGuard<'_, T>,
+        predicate: impl FnMut(&mut T) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for_deadline(guard, predicate, Some(timeout))
+    }
+
+    fn wait_for_deadline<T: ?Sized>(
         &self,
         guard: &mut LockGuard<'_, T>,
         mut predicate: impl FnMut(&mut T) -> bool,

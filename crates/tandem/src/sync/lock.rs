@@ -21,7 +21,7 @@ use crate::wait::Deadline;
 /// | `lock.acquire(blocking=False)` | `lock.try_acquire()` → `Option<LockGuard>` |
 /// | `lock.acquire(timeout=t)` | `lock.acquire_timeout(t)` → `Option<LockGuard>` |
 /// | `lock.locked()` | `lock.locked()` |
-/// | `lock.release()` from another thread | send the guard there and drop it, or `guard.leak()` then `Lock<()>::release` |
+/// | `lock.release()` from another thread | send the guard there and drop it, or `guard.forget()` then `Lock<()>::release` |
 ///
 /// # Examples
 /// The seeds' lost-update race, fixed: the counter lives inside the lock, so it cannot be
@@ -235,10 +235,10 @@ impl<T: Clone> Lock<T> {
 
 impl Lock<()> {
     /// Releases a bare lock held without a guard, from any thread: Python's
-    /// `lock.release()`. Pair it with [`LockGuard::leak`] (Python's `acquire()` without
+    /// `lock.release()`. Pair it with [`LockGuard::forget`] (Python's `acquire()` without
     /// `with`).
     ///
-    /// Only a hold kept by [`leak`](LockGuard::leak) is released: while a guard holds the
+    /// Only a hold kept by [`forget`](LockGuard::forget) is released: while a guard holds the
     /// lock, `release` returns [`ReleaseError::HeldByGuard`] and changes nothing, so it can
     /// never break the mutual exclusion a live guard promises. Returns
     /// [`ReleaseError::Unlocked`] if the lock was not held.
@@ -247,7 +247,7 @@ impl Lock<()> {
     /// use tandem::sync::Lock;
     ///
     /// let lock = Lock::new(());
-    /// lock.acquire().leak(); // Python: lock.acquire()
+    /// lock.acquire().forget(); // Python: lock.acquire()
     /// std::thread::scope(|s| {
     ///     s.spawn(|| lock.release().unwrap()); // released by another thread
     /// });
@@ -331,9 +331,19 @@ impl<'a, T: ?Sized> LockGuard<'a, T> {
     /// Keeps the lock held without a guard (Python's `acquire()` without `with`); release it
     /// later, from any thread, with [`Lock::release`] (bare locks) or not at all. Only a
     /// hold kept this way can be released by [`Lock::release`].
-    pub fn leak(self) {
+    // One verb for "keep it past the guard", on every guard and permit: `forget`, as
+    // `std::mem::forget` and tokio's `SemaphorePermit::forget`. Not `leak`: in Rust `leak`
+    // hands back a longer-lived reference (`Box::leak`, lock_api's `MutexGuard::leak` ->
+    // `&'a mut T`), which a tandem lock cannot give, since another thread may `release` it.
+    pub fn forget(self) {
         self.lock.raw.mark_leaked();
         std::mem::forget(self);
+    }
+
+    /// The old name of [`forget`](LockGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
+    pub fn leak(self) {
+        self.forget();
     }
 
     /// The lock this guard holds.
@@ -427,7 +437,7 @@ mod tests {
     fn release_unlocked_is_an_error() {
         let lock = Lock::new(());
         assert_eq!(lock.release(), Err(ReleaseError::Unlocked));
-        lock.acquire().leak();
+        lock.acquire().forget();
         assert!(lock.locked());
         assert_eq!(lock.release(), Ok(()));
         assert_eq!(lock.release(), Err(ReleaseError::Unlocked));

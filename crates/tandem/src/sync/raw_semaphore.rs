@@ -77,10 +77,13 @@ pub(crate) struct RawSemaphore {
 
 impl RawSemaphore {
     loom_const_fn! {
+        #[track_caller]
         pub(super) fn new(permits: usize) -> Self {
             assert!(
                 permits <= MAX_PERMITS,
-                "a semaphore holds at most Semaphore::MAX_PERMITS permits"
+                // A const fn cannot format `permits` into the message.
+                "Semaphore::new or BoundedSemaphore::new with more than \
+                 Semaphore::MAX_PERMITS (usize::MAX / 2) permits: ask for fewer"
             );
             RawSemaphore {
                 state: AtomicUsize::new(permits << SHIFT),
@@ -482,8 +485,8 @@ mod loom_tests {
                     })
                 })
                 .collect();
-            sem.release(1);
-            sem.release(1);
+            sem.release();
+            sem.release();
             for t in threads {
                 t.join().unwrap();
             }
@@ -508,7 +511,7 @@ mod loom_tests {
             });
             let s2 = Arc::clone(&sem);
             let small = loom::thread::spawn(move || s2.acquire().forget());
-            sem.release(1);
+            sem.release();
             let big_got = big.join().unwrap();
             small.join().unwrap();
             assert!(!big_got, "only one permit was ever released");
@@ -531,7 +534,7 @@ mod loom_tests {
             drop(p);
             t.join().unwrap();
             assert_eq!(sem.available_permits(), 1);
-            assert!(sem.release(1).is_err());
+            assert!(sem.try_release().is_err());
         });
     }
 }

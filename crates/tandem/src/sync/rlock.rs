@@ -41,7 +41,7 @@ use crate::wait::Deadline;
 /// | `with rlock: ...` | `let guard = rlock.acquire();` (released when `guard` drops) |
 /// | `rlock.acquire(blocking=False)` | `rlock.try_acquire()` → `Option<RLockGuard>` |
 /// | `rlock.acquire(timeout=t)` | `rlock.acquire_timeout(t)` → `Option<RLockGuard>` |
-/// | `rlock.release()` | drop the guard, or `guard.leak()` then [`RLock::release`] on a bare `RLock<()>` |
+/// | `rlock.release()` | drop the guard, or `guard.forget()` then [`RLock::release`] on a bare `RLock<()>` |
 /// | `rlock.locked()` (recent Pythons only) | `rlock.locked()` |
 /// | `rlock._is_owned()` | `rlock.is_owned()` |
 /// | `rlock._recursion_count()` | `rlock.recursion_count()` |
@@ -80,7 +80,7 @@ use crate::wait::Deadline;
 ///   mistake is only possible through [`RLock::release`].
 /// - Ownership is tracked by a per-thread token (the address of a thread-local), like Python's
 ///   thread idents: a thread that exits while still owning the lock (only possible with
-///   [`RLockGuard::leak`]) leaves it held, and a later thread may be given the same token.
+///   [`RLockGuard::forget`]) leaves it held, and a later thread may be given the same token.
 ///
 /// # Fairness
 /// Eventually fair, from the lock underneath: waiters queue in arrival order; a thread that
@@ -98,7 +98,7 @@ pub struct RLock<T: ?Sized> {
     /// Acquisitions by the owner. Read and written only by the owner; atomic (relaxed loads
     /// and stores, never a read-modify-write) so that loom sees it and reads are never racy.
     count: AtomicUsize,
-    /// Of `count`, the levels kept without a guard ([`RLockGuard::leak`]), which
+    /// Of `count`, the levels kept without a guard ([`RLockGuard::forget`]), which
     /// [`RLock::release`] may free. Owner-only, as `count`. 32 bits, so it fits beside
     /// `raw` and the lock stays three words.
     leaked: AtomicU32,
@@ -313,12 +313,12 @@ impl<T: ?Sized> RLock<T> {
 
 impl RLock<()> {
     /// Releases one level of a bare reentrant lock kept without a guard: Python's
-    /// `rlock.release()`. Pair it with [`RLockGuard::leak`] (Python's `acquire()` without
+    /// `rlock.release()`. Pair it with [`RLockGuard::forget`] (Python's `acquire()` without
     /// `with`).
     ///
     /// Only the owner may release: another thread gets [`ReleaseError::NotOwner`], and a
     /// release of a lock nobody holds [`ReleaseError::Unlocked`]. Only levels kept by
-    /// [`leak`](RLockGuard::leak) are released: if every level the owner holds belongs to a
+    /// [`forget`](RLockGuard::forget) are released: if every level the owner holds belongs to a
     /// live guard, `release` returns [`ReleaseError::HeldByGuard`] and changes nothing.
     ///
     /// ```
@@ -326,8 +326,8 @@ impl RLock<()> {
     /// use tandem::ReleaseError;
     ///
     /// let rlock = RLock::new(());
-    /// rlock.acquire().leak(); // Python: rlock.acquire()
-    /// rlock.acquire().leak(); // ... twice
+    /// rlock.acquire().forget(); // Python: rlock.acquire()
+    /// rlock.acquire().forget(); // ... twice
     /// std::thread::scope(|s| {
     ///     s.spawn(|| assert_eq!(rlock.release(), Err(ReleaseError::NotOwner)));
     /// });
@@ -426,7 +426,7 @@ impl<'a, T: ?Sized> RLockGuard<'a, T> {
     /// Keeps this level held without a guard (Python's `acquire()` without `with`); release
     /// it later, from the same thread, with [`RLock::release`] (bare locks) or not at all.
     /// Only levels kept this way can be released by [`RLock::release`].
-    pub fn leak(self) {
+    pub fn forget(self) {
         let leaked = &self.lock.leaked;
         let n = leaked.load(Ordering::Relaxed).checked_add(1);
         leaked.store(
@@ -434,6 +434,12 @@ impl<'a, T: ?Sized> RLockGuard<'a, T> {
             Ordering::Relaxed,
         );
         std::mem::forget(self);
+    }
+
+    /// The old name of [`forget`](RLockGuard::forget).
+    #[deprecated(note = "use `forget`, the one verb for guards and permits")]
+    pub fn leak(self) {
+        self.forget();
     }
 
     /// The lock this guard holds.
@@ -524,7 +530,7 @@ mod tests {
     fn release_errors() {
         let rlock = RLock::new(());
         assert_eq!(rlock.release(), Err(ReleaseError::Unlocked));
-        rlock.acquire().leak();
+        rlock.acquire().forget();
         let (tx, rx) = mpsc::channel();
         std::thread::scope(|s| {
             s.spawn(|| tx.send(rlock.release()).unwrap());
@@ -624,7 +630,7 @@ mod loom_tests {
     fn non_owner_release_is_refused() {
         loom::model(|| {
             let lock = Arc::new(RLock::new(()));
-            lock.acquire().leak();
+            lock.acquire().forget();
             let l2 = Arc::clone(&lock);
             let t = loom::thread::spawn(move || l2.release());
             assert_eq!(lock.release(), Ok(()));

@@ -16,8 +16,9 @@ use super::BoundedSemaphore;
 /// bound (`Semaphore released too many times`), or a release of zero permits (`n must be
 /// one or more`, Python 3.9+; then [`released`](Self::released) is 0).
 ///
-/// Returned by [`BoundedSemaphore::release`] and [`Semaphore::try_release`] (whose bound is
-/// [`Semaphore::MAX_PERMITS`]). Nothing was released.
+/// Returned by `try_release()` and `try_release_n(n)` of [`Semaphore`] (whose bound is
+/// [`Semaphore::MAX_PERMITS`]) and [`BoundedSemaphore`]; `release()` and `release_n(n)`
+/// panic with it. Nothing was released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OverReleaseError {
     released: usize,
@@ -109,7 +110,7 @@ impl std::error::Error for TooManyPermitsError {}
 /// Permits taken from a [`Semaphore`] or [`BoundedSemaphore`]; they return when it drops.
 ///
 /// Python's `with sem:` block. Call [`forget`](Self::forget) to keep them taken (Python's
-/// bare `acquire()`), and give them back later with `release(n)`.
+/// bare `acquire()`), and give them back later with `release()` or `release_n(n)`.
 #[must_use = "the permits are released as soon as the permit is dropped"]
 pub struct SemaphorePermit<'a> {
     raw: &'a RawSemaphore,
@@ -131,7 +132,7 @@ impl<'a> SemaphorePermit<'a> {
     }
 
     /// Keeps the permits taken without returning them on drop: Python's `acquire()` without
-    /// `with`. Return them later with the semaphore's `release(n)`, or never.
+    /// `with`. Return them later with the semaphore's `release()` / `release_n(n)`, or never.
     #[inline]
     pub fn forget(self) {
         std::mem::forget(self);
@@ -170,7 +171,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 /// | `sem.acquire(blocking=False)` | `sem.try_acquire()` → `Option<SemaphorePermit>` |
 /// | `sem.acquire(timeout=t)` | `sem.acquire_timeout(t)` → `Option<SemaphorePermit>` |
 /// | `sem.acquire()` (kept, no `with`) | `sem.acquire().forget()` |
-/// | `sem.release(n)` | `sem.release(n)` |
+/// | `sem.release()`, `sem.release(n)` | `sem.release()`, `sem.release_n(n)` |
 /// | `sem._value` | `sem.available_permits()` |
 /// | (none) | `sem.acquire_many(n)`: n permits at once, atomically |
 ///
@@ -201,7 +202,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 /// use tandem::sync::Semaphore;
 ///
 /// let sem = Semaphore::new(0); // 0 is allowed: everyone waits for a release
-/// sem.release(2);
+/// sem.release_n(2);
 /// sem.acquire().forget();
 /// assert_eq!(sem.available_permits(), 1);
 /// ```
@@ -213,6 +214,9 @@ impl fmt::Debug for SemaphorePermit<'_> {
 /// - `acquire_many(n)` takes n permits atomically, which Python cannot do.
 /// - The value is a `usize`, so Python's negative-value `ValueError` cannot happen; it may not
 ///   exceed [`Semaphore::MAX_PERMITS`] (`release` panics there, `try_release` returns an error).
+/// - `release()` and `release_n(n)` panic where Python raises `ValueError` (a caller's
+///   mistake); `try_release()` and `try_release_n(n)` return the error instead. The same
+///   four calls, with the same shapes, are on [`BoundedSemaphore`].
 ///
 /// # Fairness
 /// Strict FIFO hand-off: while threads wait, a release hands its permits directly to the
@@ -257,6 +261,7 @@ impl Semaphore {
         ///
         /// # Panics
         /// If `value` exceeds [`Semaphore::MAX_PERMITS`].
+        #[track_caller]
         pub fn new(value: usize) -> Self {
             Semaphore {
                 raw: RawSemaphore::new(value),
@@ -347,27 +352,58 @@ impl Semaphore {
         self.raw.many_until(n, Deadline::at(deadline), MAX_PERMITS)
     }
 
-    /// Adds `n` permits, waking waiters in arrival order; no permit is needed (Python's
-    /// `sem.release(n)`), so a plain semaphore may grow past its initial value.
+    /// Adds one permit, waking the longest waiter if it wanted one; no permit is needed
+    /// (Python's `sem.release()`), so a plain semaphore may grow past its initial value.
+    ///
+    /// ```
+    /// use tandem::sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(0);
+    /// sem.release(); // Python: sem.release()
+    /// sem.release_n(2); // Python: sem.release(2)
+    /// assert_eq!(sem.available_permits(), 3);
+    /// ```
+    ///
+    /// # Panics
+    /// If the count would exceed [`Semaphore::MAX_PERMITS`]; use
+    /// [`try_release`](Self::try_release) to get an error instead.
+    #[inline]
+    #[track_caller]
+    pub fn release(&self) {
+        self.release_n(1);
+    }
+
+    /// Adds `n` permits, waking waiters in arrival order. Python: `sem.release(n)`.
     ///
     /// # Panics
     /// If `n` is 0 (Python 3.9+: `ValueError: n must be one or more`) or the count would
-    /// exceed [`Semaphore::MAX_PERMITS`]; use [`try_release`](Self::try_release) to get an
-    /// error instead.
+    /// exceed [`Semaphore::MAX_PERMITS`]; use [`try_release_n`](Self::try_release_n) to get
+    /// an error instead.
     #[inline]
-    pub fn release(&self, n: usize) {
-        if let Err(e) = self.try_release(n) {
-            panic!("{e}");
+    #[track_caller]
+    pub fn release_n(&self, n: usize) {
+        if let Err(e) = self.try_release_n(n) {
+            over_release(e);
         }
     }
 
-    /// Adds `n` permits like [`release`](Self::release).
+    /// Adds one permit like [`release`](Self::release).
+    ///
+    /// # Errors
+    /// [`OverReleaseError`] if the count would exceed [`Semaphore::MAX_PERMITS`]; nothing is
+    /// released.
+    #[inline]
+    pub fn try_release(&self) -> Result<(), OverReleaseError> {
+        self.try_release_n(1)
+    }
+
+    /// Adds `n` permits like [`release_n`](Self::release_n).
     ///
     /// # Errors
     /// [`OverReleaseError`] if `n` is 0 or the count would exceed
     /// [`Semaphore::MAX_PERMITS`]; nothing is released.
     #[inline]
-    pub fn try_release(&self, n: usize) -> Result<(), OverReleaseError> {
+    pub fn try_release_n(&self, n: usize) -> Result<(), OverReleaseError> {
         self.raw.release_checked(n, MAX_PERMITS)
     }
 
@@ -388,6 +424,14 @@ impl Semaphore {
     pub fn n_waiting(&self) -> usize {
         self.raw.n_waiting()
     }
+}
+
+/// The panic of a refused `release`/`release_n`, out of line; it names the caller's line.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn over_release(e: OverReleaseError) -> ! {
+    panic!("{e}")
 }
 
 impl Default for Semaphore {

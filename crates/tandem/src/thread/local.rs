@@ -213,13 +213,15 @@ impl<T: Send + 'static> Local<T> {
     /// `AttributeError`): [`set`](Local::set) one first, use [`try_with`](Local::try_with),
     /// or build the `Local` with [`with_init`](Local::with_init). Also on re-entrant access
     /// (see the type's docs).
+    #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.try_with(f).unwrap_or_else(|| {
-            panic!(
+        match self.try_with(f) {
+            Some(r) => r,
+            None => panic!(
                 "Local::with on a thread that has no value, and the Local has no initializer: \
                  call set() first, use try_with(), or build it with Local::with_init()"
-            )
-        })
+            ),
+        }
     }
 
     /// Runs `f` on this thread's value, created by the initializer if needed; `None` if

@@ -3,6 +3,8 @@
 //!
 //! - [`Builder`], [`spawn`], [`JoinHandle`]: named threads whose panics come back through
 //!   `join` with the thread's name and message, joinable with a timeout.
+//! - [`scope`]: named threads that borrow from the caller's stack, all joined when the
+//!   scope ends (start N threads and join them, without `Arc`, `move` or `join` calls).
 //! - [`Local`]: per-object thread-local values (`threading.local()`).
 //! - [`current_name`], [`current_ident`], [`current_native_id`], [`active_count`]: the
 //!   module-level functions.
@@ -33,12 +35,14 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod local;
+mod scope;
 mod spawn;
 
 // Python's names, for rustdoc search: an alias on an item re-exported from a private module
 // is lost, so aliases go on the `pub use` lines.
 #[doc(alias = "local", alias = "threading.local")]
 pub use local::Local;
+pub use scope::{scope, Scope, ScopedBuilder, ScopedJoinHandle};
 #[doc(alias = "start_new_thread")]
 pub use spawn::spawn;
 #[doc(alias = "Thread", alias = "threading.Thread")]

@@ -111,6 +111,39 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let (name, builder) = self.into_std()?;
+        let packet = Arc::new(Packet {
+            done: Latch::new(1),
+            name,
+            ident: super::new_ident(),
+            native_id: AtomicU64::new(0),
+            result: UnsafeCell::new(None),
+        });
+        let theirs = Arc::clone(&packet);
+        // Counted before the thread exists, so `is_alive()` and `active_count()` agree from
+        // the moment `spawn` returns.
+        let counted = Counted::new();
+        let spawned = builder.spawn(move || {
+            if let Some(id) = enter(theirs.ident) {
+                theirs.native_id.store(id, StdOrdering::Relaxed);
+            }
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            // SAFETY: this thread is the only writer and writes before `done` is set; the
+            // handle reads only after seeing `done` (acquire), and nobody reads before.
+            theirs
+                .result
+                .with_mut(|slot| unsafe { *slot = Some(result) });
+            drop(counted);
+            theirs.done.open();
+        });
+        // On failure the closure, with its `Counted`, was dropped unrun: no longer counted.
+        spawned.map(|native| JoinHandle { packet, native })
+    }
+
+    /// The thread's name (the one given, checked, or Python's default `Thread-N`) and a
+    /// `std` builder for it: the one naming rule of every thread tandem starts, scoped
+    /// ([`super::scope`]) or not.
+    pub(super) fn into_std(self) -> io::Result<(String, std::thread::Builder)> {
         let name = match self.name {
             Some(name) if name.contains('\0') => {
                 return Err(io::Error::new(
@@ -124,43 +157,37 @@ impl Builder {
                 NEXT_DEFAULT_NAME.fetch_add(1, StdOrdering::Relaxed)
             ),
         };
-        let packet = Arc::new(Packet {
-            done: Latch::new(1),
-            name: name.clone(),
-            ident: super::new_ident(),
-            native_id: AtomicU64::new(0),
-            result: UnsafeCell::new(None),
-        });
-        let theirs = Arc::clone(&packet);
-        let mut builder = std::thread::Builder::new().name(name);
+        let mut builder = std::thread::Builder::new().name(name.clone());
         if let Some(size) = self.stack_size {
             builder = builder.stack_size(size);
         }
-        // Counted before the thread exists, so `is_alive()` and `active_count()` agree from
-        // the moment `spawn` returns.
-        ACTIVE.fetch_add(1, StdOrdering::Relaxed);
-        let spawned = builder.spawn(move || {
-            super::set_current_ident(theirs.ident);
-            if let Some(id) = super::native_thread_id() {
-                theirs.native_id.store(id, StdOrdering::Relaxed);
-            }
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
-            // SAFETY: this thread is the only writer and writes before `done` is set; the
-            // handle reads only after seeing `done` (acquire), and nobody reads before.
-            theirs
-                .result
-                .with_mut(|slot| unsafe { *slot = Some(result) });
-            ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
-            theirs.done.open();
-        });
-        match spawned {
-            Ok(native) => Ok(JoinHandle { packet, native }),
-            Err(e) => {
-                ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
-                Err(e)
-            }
-        }
+        Ok((name, builder))
     }
+}
+
+/// Counts a thread tandem starts in [`active_count`] from before the thread exists until its
+/// function returns or panics, or, if the thread could not be started, until the unrun
+/// closure that holds it is dropped.
+pub(super) struct Counted(());
+
+impl Counted {
+    pub(super) fn new() -> Self {
+        ACTIVE.fetch_add(1, StdOrdering::Relaxed);
+        Counted(())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, StdOrdering::Relaxed);
+    }
+}
+
+/// The first thing every thread tandem starts does: take the identifier its handle reports
+/// (for [`super::current_ident`] and the diagnostics). Returns the OS thread id, if known.
+pub(super) fn enter(ident: u64) -> Option<u64> {
+    super::set_current_ident(ident);
+    super::native_thread_id()
 }
 
 /// What a thread and its handle share.
@@ -212,6 +239,7 @@ impl<T> JoinHandle<T> {
     /// If called on the thread itself (its handle was sent to it), which would wait forever:
     /// Python raises `RuntimeError: cannot join current thread`. [`Joiner::join`] returns
     /// that as a [`SelfJoinError`] instead.
+    #[track_caller]
     pub fn join(self) -> Result<T, ThreadPanic> {
         self.refuse_self_join();
         self.packet.done.wait_until(Deadline::NEVER);
@@ -219,6 +247,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// Panics with [`SelfJoinError`]'s message on the thread itself.
+    #[track_caller]
     fn refuse_self_join(&self) {
         if super::current_ident() == self.packet.ident {
             panic!("{}", SelfJoinError { _private: () });
@@ -280,16 +309,19 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(handle.join_timeout(Duration::from_secs(60)).unwrap(), Ok("done"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinTimeoutError<T>> {
         self.join_deadline(Deadline::after(timeout))
     }
 
     /// Waits until `deadline` at the latest for the thread to finish; see
     /// [`join_timeout`](Self::join_timeout).
+    #[track_caller]
     pub fn join_until(self, deadline: Instant) -> Result<T, JoinTimeoutError<T>> {
         self.join_deadline(Deadline::at(deadline))
     }
 
+    #[track_caller]
     fn join_deadline(self, deadline: Deadline) -> Result<T, JoinTimeoutError<T>> {
         self.refuse_self_join();
         if self.packet.done.wait_until(deadline) {
@@ -313,11 +345,7 @@ impl<T> JoinHandle<T> {
             .with_mut(|slot| unsafe { (*slot).take() });
         match result.expect("a finished thread has stored its result") {
             Ok(value) => Ok(value),
-            Err(payload) => Err(ThreadPanic {
-                name: self.packet.name.clone(),
-                message: super::panic_message(&*payload),
-                payload: Payload(payload),
-            }),
+            Err(payload) => Err(ThreadPanic::new(self.packet.name.clone(), payload)),
         }
     }
 
@@ -501,6 +529,15 @@ pub struct ThreadPanic {
 }
 
 impl ThreadPanic {
+    /// The panic of the thread `name`, from the payload `catch_unwind` or `join` gave.
+    pub(super) fn new(name: String, payload: Box<dyn Any + Send>) -> Self {
+        ThreadPanic {
+            name,
+            message: super::panic_message(&*payload),
+            payload: Payload(payload),
+        }
+    }
+
     /// The name of the thread that panicked.
     pub fn name(&self) -> &str {
         &self.name

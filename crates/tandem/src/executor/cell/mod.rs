@@ -10,7 +10,7 @@ pub(crate) use header::{Ending, Header, Outcome};
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 
-use super::error::{drop_payload, panic_message, BrokenPool, TaskError};
+use super::error::{drop_payload, BrokenPool, TaskError, TaskPanic};
 use crate::primitive::atomic::Ordering;
 use crate::primitive::UnsafeCell;
 use crate::wait::Deadline;
@@ -178,11 +178,10 @@ where
         let (outcome, ending) = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(Ok(value)) => (Ok(value), Ending::Ok),
             Ok(Err(e)) => (Err(TaskError::Failed(e)), Ending::Error),
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                drop_payload(payload);
-                (Err(TaskError::Panicked(message)), Ending::Error)
-            }
+            Err(payload) => (
+                Err(TaskError::Panicked(TaskPanic::new(payload))),
+                Ending::Error,
+            ),
         };
         finishing(ending);
         *stage = Stage::Done(outcome);
@@ -254,6 +253,7 @@ where
 
 /// Registers `callback` on `cell`, or runs it at once (in this thread) if the outcome is
 /// already written.
+#[track_caller]
 pub(crate) fn add_done_callback<T, E>(
     cell: &dyn CellApi<T, E>,
     callback: impl FnOnce(&Outcome<T, E>) + Send + 'static,
