@@ -5,7 +5,7 @@
 //   node scripts/doc-search.js DOC_DIR CASES_FILE
 //
 // CASES_FILE: one case a line, `query => expected path`, e.g.
-//   put_nowait => tandem::queue::Queue::try_put
+//   put_nowait => pytandem::queue::Queue::try_put
 // Blank lines and lines starting with `#` are skipped. Exits 1 if any case fails.
 "use strict";
 const fs = require("fs");

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     // `if __name__ == "__main__":`); so does a benchmark's floor child.
     #[cfg(target_os = "linux")]
     {
-        tandem::process::init();
+        pytandem::process::init();
         bench::process::floor_child();
     }
     let cli = Cli::parse();

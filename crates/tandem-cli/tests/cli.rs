@@ -299,7 +299,7 @@ fn the_process_tours_pass() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_child_from_a_different_build_refuses_with_a_clear_error() {
-    use tandem::process::{Process, ProcessError};
+    use pytandem::process::{Process, ProcessError};
     fn square(x: u64) -> u64 {
         x * x
     }

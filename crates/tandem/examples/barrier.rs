@@ -1,9 +1,9 @@
 // Port of seed 004's "Barrier": 5 non-blank lines of Python (a fragment).
-use tandem::sync::Barrier;
+use pytandem::sync::Barrier;
 
 fn main() {
     let barrier = Barrier::new(3).unwrap();
-    let mut arrivals: Vec<usize> = tandem::thread::scope(|s| {
+    let mut arrivals: Vec<usize> = pytandem::thread::scope(|s| {
         let task = || {
             println!("Thread waiting at barrier");
             let index = barrier.wait().unwrap(); // until all three arrive

@@ -1,9 +1,9 @@
 // Port of seed 000's example 3 (a condition variable): 12 non-blank lines of Python.
-use tandem::sync::Condition;
+use pytandem::sync::Condition;
 
 fn main() {
     let condition = Condition::new(false); // Python's data_ready lives inside the condition
-    tandem::thread::scope(|s| {
+    pytandem::thread::scope(|s| {
         s.spawn(|| {
             let mut data_ready = condition.acquire(); // consumer: with condition:
             while !*data_ready {

@@ -1,7 +1,7 @@
 // Port of seed 004's "Race Conditions" (a lock around read-modify-write): 9 non-blank lines of Python.
 fn main() {
-    let counter = tandem::sync::Lock::new(0); // Python: counter = 0; lock = threading.Lock()
-    tandem::thread::scope(|s| {
+    let counter = pytandem::sync::Lock::new(0); // Python: counter = 0; lock = threading.Lock()
+    pytandem::thread::scope(|s| {
         for _ in 0..10 {
             s.spawn(|| {
                 let mut n = counter.acquire(); // with lock:

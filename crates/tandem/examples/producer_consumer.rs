@@ -1,9 +1,9 @@
 // Port of seed 004's "Producer-Consumer": 19 non-blank lines of Python.
-use tandem::queue::Queue;
+use pytandem::queue::Queue;
 
 fn main() {
     let q = Queue::new();
-    let consumed: Vec<i32> = tandem::thread::scope(|s| {
+    let consumed: Vec<i32> = pytandem::thread::scope(|s| {
         let consumer = s.spawn(|| {
             let mut consumed = Vec::new();
             for item in &q {

@@ -1,5 +1,5 @@
 // Port of seed 004's "RLock (Reentrant Lock)": 7 non-blank lines of Python (a fragment).
-use tandem::sync::RLock;
+use pytandem::sync::RLock;
 
 fn recursive_function(rlock: &RLock<()>, depth: usize) {
     let _guard = rlock.acquire(); // Python: with rlock: (again, on the same thread)

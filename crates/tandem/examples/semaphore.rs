@@ -1,6 +1,6 @@
 // Port of seed 000's example 2 (a binary semaphore): 8 non-blank lines of Python.
+use pytandem::sync::Semaphore;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use tandem::sync::Semaphore;
 
 fn main() {
     let (semaphore, inside) = (Semaphore::new(1), AtomicUsize::new(0));
@@ -9,6 +9,6 @@ fn main() {
         assert_eq!(inside.fetch_add(1, SeqCst), 0, "one thread at a time");
         inside.fetch_sub(1, SeqCst);
     };
-    tandem::thread::scope(|s| (0..4).for_each(|_| drop(s.spawn(semaphore_example))));
+    pytandem::thread::scope(|s| (0..4).for_each(|_| drop(s.spawn(semaphore_example))));
     assert_eq!(semaphore.available_permits(), 1);
 }

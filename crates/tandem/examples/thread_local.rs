@@ -1,6 +1,6 @@
 // Port of seed 004's "Thread Local Storage": 4 non-blank lines of Python (a fragment).
-use tandem::sync::Barrier;
-use tandem::thread::{current_name, scope, Local};
+use pytandem::sync::Barrier;
+use pytandem::thread::{current_name, scope, Local};
 
 fn main() {
     let (thread_local, all_set) = (Local::new(), Barrier::new(3).unwrap());

@@ -1,5 +1,5 @@
 // Port of seed 004's "Thread Pool": 5 non-blank lines of Python.
-use tandem::executor::ThreadPoolExecutor;
+use pytandem::executor::ThreadPoolExecutor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let executor = ThreadPoolExecutor::with_max_workers(3); // with ... as executor:

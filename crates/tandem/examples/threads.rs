@@ -1,6 +1,6 @@
 // Port of seed 000's example 1 (threads in a critical section): 16 non-blank lines of Python.
-use tandem::sync::Lock;
-use tandem::thread::{current_name, scope};
+use pytandem::sync::Lock;
+use pytandem::thread::{current_name, scope};
 
 fn main() {
     let mutex = Lock::new(Vec::new()); // the lock holds the data it guards

@@ -6,9 +6,12 @@
 //! `wait_for`, `abort`/`reset`, over-release errors), in the shape a Rust programmer expects
 //! (guards that release on drop, data inside what guards it, typed errors).
 //!
+//! The package is `pytandem` (`pytandem = "0.1"` in `Cargo.toml`); the project and its
+//! command-line program are called tandem.
+//!
 //! ```
 //! use std::sync::Arc;
-//! use tandem::sync::Lock;
+//! use pytandem::sync::Lock;
 //!
 //! // Python: counter = 0; lock = threading.Lock(); `with lock: counter += 1`
 //! let counter = Arc::new(Lock::new(0u64));
@@ -43,27 +46,27 @@
 //! | `threading.Semaphore(n)` / `BoundedSemaphore(n)` | `Semaphore::new(n)` / `BoundedSemaphore::new(n)`; permits release on drop |
 //! | `threading.Event()` | `Event::new()`: `set`, `clear`, `is_set`, `wait`, `wait_timeout` |
 //! | `threading.Barrier(n, action, timeout)` | `Barrier::builder(n).action(f).timeout(t).build()?`; `wait`, `abort`, `reset` |
-//! | `threading.Thread(target, name=…)`; `join(timeout)` | `tandem::thread::Builder::new().name(…).spawn(f)?`; `join`, `join_timeout`; from several threads: `h.joiner()` (joining oneself is an error) |
-//! | start N `Thread`s borrowing local data, then `join()` each | `tandem::thread::scope(\|s\| { s.builder().name("w-1").spawn(f); s.spawn(g); })`: every thread joined at the end of the scope, no `Arc` |
-//! | `threading.local()` | `tandem::thread::Local<T>` |
-//! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | `tandem::queue::{Queue, LifoQueue, PriorityQueue, SimpleQueue}` |
+//! | `threading.Thread(target, name=…)`; `join(timeout)` | `pytandem::thread::Builder::new().name(…).spawn(f)?`; `join`, `join_timeout`; from several threads: `h.joiner()` (joining oneself is an error) |
+//! | start N `Thread`s borrowing local data, then `join()` each | `pytandem::thread::scope(\|s\| { s.builder().name("w-1").spawn(f); s.spawn(g); })`: every thread joined at the end of the scope, no `Arc` |
+//! | `threading.local()` | `pytandem::thread::Local<T>` |
+//! | `queue.Queue(maxsize)`, `LifoQueue`, `PriorityQueue`, `SimpleQueue` | `pytandem::queue::{Queue, LifoQueue, PriorityQueue, SimpleQueue}` |
 //! | `q.put(item, timeout=t)` raising `Full` | `q.put_timeout(item, t)` → `Err(..)` that hands `item` back |
 //! | `None` sentinel to stop consumers | `q.shutdown(immediate)`; `for item in &q` ends when shut down and drained |
 //! | `ThreadPoolExecutor(max_workers=…)` | `ThreadPoolExecutor::with_max_workers(n)` (or `builder().max_workers(n).build()?` for names and an initializer) |
 //! | `executor.submit(f)` → `Future`; `future.result(timeout)` | `executor.submit(f)?` → `Task`; `task.result()`; `task.result_timeout(t)` and `task.result_ref()` as often as needed |
 //! | `executor.map(f, items)`, `wait(fs, return_when=…)`, `as_completed(fs)` | `executor.map(f, items)`, `executor::wait(tasks, timeout, ReturnWhen::…)`, `executor::as_completed(tasks, timeout)` |
-//! | the seeds' "sort the locks, then take them" deadlock prevention | `tandem::sync::acquire_all((&a, &b))` (any order in, one global order inside) |
-//! | a frozen program and no idea why | `tandem::diagnostics` (feature): `Watchdog`, `check_deadlock()`, lock-order inversions, `snapshot()` thread dumps |
+//! | the seeds' "sort the locks, then take them" deadlock prevention | `pytandem::sync::acquire_all((&a, &b))` (any order in, one global order inside) |
+//! | a frozen program and no idea why | `pytandem::diagnostics` (feature): `Watchdog`, `check_deadlock()`, lock-order inversions, `snapshot()` thread dumps |
 //! | an exception (`BrokenBarrierError`, `ValueError`, …) | a typed error in a `Result`, with a message that says what to do |
-//! | `if __name__ == "__main__":` | `tandem::process::init();` first in `main` (`tandem::child_entry!();` in a test file) |
+//! | `if __name__ == "__main__":` | `pytandem::process::init();` first in `main` (`pytandem::child_entry!();` in a test file) |
 //! | `Process(target=f, args=(a,)).start()`; `p.join()`, `p.exitcode` | `let p = Process::spawn(f, a)?;` (`f: fn(A) -> R`); `p.join()?` → `R`; `p.exitcode()` |
-//! | `p.terminate()`, `p.kill()`, `p.is_alive()`, `active_children()` | the same names, on `tandem::process` |
+//! | `p.terminate()`, `p.kill()`, `p.is_alive()`, `active_children()` | the same names, on `pytandem::process` |
 //! | `a, b = Pipe()`; `conn.send(x)`, `conn.recv()`, `poll`, `EOFError` | `let (a, b) = Pipe::new()?;` typed `send`/`recv`/`poll`; `ConnectionError::Disconnected` |
 //! | `Value('i', 0)`, `Array('d', n)`, `RawValue`, `RawArray` | `Value::new(0i32)?`, `Array::<f64>::new(n)?`, `RawValue`/`RawArray` (atomics) |
-//! | `multiprocessing.Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Condition`, `Event`, `Barrier` | `tandem::process::{…}` with the methods of `tandem::sync`; a killed holder's lock is handed on with `OwnerDied` |
-//! | `multiprocessing.Queue(maxsize)`, `JoinableQueue`, `SimpleQueue` | `tandem::process::{Queue, JoinableQueue, SimpleQueue}`: the methods of `tandem::queue`, in a shared-memory ring, no feeder thread |
+//! | `multiprocessing.Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Condition`, `Event`, `Barrier` | `pytandem::process::{…}` with the methods of `pytandem::sync`; a killed holder's lock is handed on with `OwnerDied` |
+//! | `multiprocessing.Queue(maxsize)`, `JoinableQueue`, `SimpleQueue` | `pytandem::process::{Queue, JoinableQueue, SimpleQueue}`: the methods of `pytandem::queue`, in a shared-memory ring, no feeder thread |
 //! | `ProcessPoolExecutor(max_workers)`; `submit(f, a)` | `ProcessPoolExecutor::builder().max_workers(n).build()?`; `submit(f, a)?` → the same `Task` as threads |
-//! | `Pool(4).map(f, xs)`, `apply_async`, `imap`, `imap_unordered`, `starmap` | `tandem::process::Pool` with the same verbs; a crashed worker fails only its task |
+//! | `Pool(4).map(f, xs)`, `apply_async`, `imap`, `imap_unordered`, `starmap` | `pytandem::process::Pool` with the same verbs; a crashed worker fails only its task |
 //!
 //! ## Layers
 //! - [`sync`]: `Lock`, `RLock`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Event`,

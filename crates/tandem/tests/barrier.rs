@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use tandem::sync::{Barrier, BrokenReason};
+use pytandem::sync::{Barrier, BrokenReason};
 
 mod common;
 use common::eventually;

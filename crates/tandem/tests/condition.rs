@@ -14,7 +14,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tandem::sync::{Condition, ConditionGuard, Lock, RLock};
+use pytandem::sync::{Condition, ConditionGuard, Lock, RLock};
 
 /// Generous bound for "this must not hang" on a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -599,7 +599,7 @@ fn auto_traits_and_size() {
 /// and a notify on one wakes only its own waiters.
 #[test]
 fn two_condvars_share_one_lock() {
-    use tandem::sync::{Condvar, Lock};
+    use pytandem::sync::{Condvar, Lock};
     let buffer = Lock::new(Vec::<u32>::new());
     let (not_empty, not_full) = (Condvar::new(), Condvar::new());
     std::thread::scope(|s| {

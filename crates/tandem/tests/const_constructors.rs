@@ -1,7 +1,7 @@
 //! Every constructor the loom build makes non-`const` (written once with `loom_const_fn!`)
 //! stays `const` in the library: the primitives can live in `static`s, as std's can.
 
-use tandem::sync::{BoundedSemaphore, Condition, Condvar, Event, Lock, RLock, Semaphore};
+use pytandem::sync::{BoundedSemaphore, Condition, Condvar, Event, Lock, RLock, Semaphore};
 
 static LOCK: Lock<u32> = Lock::new(1);
 static RLOCK: RLock<u32> = RLock::new(2);

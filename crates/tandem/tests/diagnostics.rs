@@ -15,8 +15,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tandem::diagnostics::{self, Deadlock, PrimitiveKind, Watchdog};
-use tandem::sync::{acquire_all, Lock, RLock};
+use pytandem::diagnostics::{self, Deadlock, PrimitiveKind, Watchdog};
+use pytandem::sync::{acquire_all, Lock, RLock};
 
 mod common;
 use common::rng;
@@ -541,7 +541,7 @@ fn watchdog_reports_within_a_second() {
 fn snapshot_shows_waits_without_owners_but_no_cycle() {
     diagnostics::enable();
     let lock = Arc::new(Lock::named((), "dump.lock"));
-    let event = Arc::new(tandem::sync::Event::new());
+    let event = Arc::new(pytandem::sync::Event::new());
     let (lock2, event2) = (lock.clone(), event.clone());
     let holder = spawn_named("dump-holder", move || {
         let _g = lock2.acquire();
@@ -658,7 +658,7 @@ fn contention_statistics_count_waits_and_timeouts() {
 #[test]
 fn a_condition_wait_is_shown_and_the_lock_it_gives_back_is_recorded() {
     diagnostics::enable();
-    let cond = Arc::new(tandem::sync::Condition::new(false));
+    let cond = Arc::new(pytandem::sync::Condition::new(false));
     let (holds_tx, holds_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let c = cond.clone();
@@ -768,8 +768,8 @@ fn waits_on_named(thread: &str, kind: PrimitiveKind, name: &str) {
 
 #[test]
 fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
-    use tandem::queue::Queue;
-    use tandem::sync::{Barrier, Event, Semaphore};
+    use pytandem::queue::Queue;
+    use pytandem::sync::{Barrier, Event, Semaphore};
     diagnostics::enable();
 
     let event = Arc::new(Event::new());
@@ -833,13 +833,13 @@ fn every_primitive_can_be_named_and_waits_on_it_are_reported_and_counted() {
     assert!(rlock.stats().contended >= 1, "{:?}", rlock.stats());
 }
 
-/// A thread named in a `tandem::thread::scope` is named in the diagnostics too.
+/// A thread named in a `pytandem::thread::scope` is named in the diagnostics too.
 #[test]
 fn scoped_threads_are_named_in_the_dump() {
     diagnostics::enable();
     let lock = Lock::new(());
     let held = lock.acquire();
-    tandem::thread::scope(|s| {
+    pytandem::thread::scope(|s| {
         let waiter = s
             .builder()
             .name("scoped-waiter")

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use tandem::diagnostics;
-use tandem::sync::Lock;
+use pytandem::diagnostics;
+use pytandem::sync::Lock;
 
 fn holds_named(name: &str) -> usize {
     diagnostics::snapshot()

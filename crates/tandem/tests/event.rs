@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tandem::sync::Event;
+use pytandem::sync::Event;
 
 mod common;
 use common::eventually;

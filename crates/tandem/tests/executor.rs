@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use tandem::executor::{
+use pytandem::executor::{
     as_completed, wait, BuildError, MapOptions, ReturnWhen, SubmitError, Task, TaskError,
     ThreadPoolExecutor, TimeoutError, Waitable,
 };
@@ -119,9 +119,9 @@ fn auto_traits() {
 #[test]
 fn task_overhead_is_at_most_64_bytes() {
     let x = 5u64;
-    assert!(tandem::executor::task_overhead(&|| 1u64) <= 64);
-    assert!(tandem::executor::task_overhead(&move || x + 1) <= 64);
-    assert!(tandem::executor::task_overhead(&|| [0u8; 4096]) <= 64);
+    assert!(pytandem::executor::task_overhead(&|| 1u64) <= 64);
+    assert!(pytandem::executor::task_overhead(&move || x + 1) <= 64);
+    assert!(pytandem::executor::task_overhead(&|| [0u8; 4096]) <= 64);
 }
 
 // ----- futures (test_future.py) -------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tandem::executor::ThreadPoolExecutor;
+use pytandem::executor::ThreadPoolExecutor;
 
 /// CPU time (user + system) this process has used so far.
 fn process_cpu_time() -> Duration {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tandem::executor::{
+use pytandem::executor::{
     as_completed, wait, ReturnWhen, SubmitError, Task, TaskError, ThreadPoolExecutor,
 };
 
@@ -154,7 +154,7 @@ fn cancel_storm_every_task_ends_exactly_one_way() {
             assert_eq!(counts.iter().sum::<usize>(), N);
             // A worker counts a cancelled job just after taking it off the queue, so the
             // counters settle a moment after the queue is empty: wait for them to add up.
-            let settled = |stats: &tandem::executor::PoolStats| {
+            let settled = |stats: &pytandem::executor::PoolStats| {
                 stats.tasks_queued == 0
                     && [
                         stats.tasks_completed as usize,

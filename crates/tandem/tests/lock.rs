@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tandem::sync::Lock;
-use tandem::ReleaseError;
+use pytandem::sync::Lock;
+use pytandem::ReleaseError;
 
 mod common;
 use common::eventually;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tandem::sync::{acquire_all, acquire_all_timeout, try_acquire_all, AcquireAllError, Lock};
+use pytandem::sync::{acquire_all, acquire_all_timeout, try_acquire_all, AcquireAllError, Lock};
 
 mod common;
 use common::rng;

@@ -1,18 +1,18 @@
-//! `tandem::process`: `Process` lifecycle, `Pipe`/`Connection`, `Value`/`Array` across real
+//! `pytandem::process`: `Process` lifecycle, `Pipe`/`Connection`, `Value`/`Array` across real
 //! child processes. Includes the behaviours CPython's `_test_multiprocessing.py` checks for
 //! `Process` (`_TestProcess`) and `Connection` (`_TestConnection`), ported in our own words.
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
 mod common;
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-use tandem::process::{
+use pytandem::process::{
     active_children, cpu_count, current_process, parent_process, Array, Connection,
     ConnectionError, Pipe, Process, ProcessError, RawValue, SpawnError, Value,
 };
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
 

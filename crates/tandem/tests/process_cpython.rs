@@ -1,10 +1,10 @@
 #![cfg(target_os = "linux")]
-tandem::child_entry!();
+pytandem::child_entry!();
 
 // The behaviours CPython's `Lib/test/_test_multiprocessing.py` checks for `Process`
 // (`_TestProcess`), `Pipe`/`Connection` (`_TestConnection`, `_TestPoll`,
 // `_TestPicklingConnections`) and `Value`/`Array` (`_TestValue`, `_TestArray`,
-// `_TestSharedCTypes`), ported to `tandem::process` in our own words. Each test names the
+// `_TestSharedCTypes`), ported to `pytandem::process` in our own words. Each test names the
 // CPython test it ports; what `tests/process.rs` already checks exactly is not repeated, and
 // where a CPython behaviour does not apply to tandem (or differs by design) a comment says
 // so instead of a test.
@@ -15,13 +15,13 @@ tandem::child_entry!();
 // test does so on a connection whose other end the test holds: if the test fails and
 // unwinds, that end is dropped and the child returns on its own.
 
-use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-use tandem::process::{
+use pytandem::process::{
     active_children, cpu_count, current_process, parent_process, Array, Connection,
     ConnectionError, Pipe, Process, ProcessError, RawArray, RawValue, Value,
 };
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// How long anything may take before the test is declared stuck (not slow).
 const LONG: Duration = Duration::from_secs(30);
@@ -833,7 +833,7 @@ fn test_child_fd_inflation() {
 /// CPython: _TestProcess.test_wait_for_threads (the process analogue)
 ///
 /// tandem's threads have no daemon flag and, as in any Rust program, a child does not wait
-/// for its threads when its function returns (see `tandem::thread`), so the thread version
+/// for its threads when its function returns (see `pytandem::thread`), so the thread version
 /// does not apply. What does: a child waits at exit for its non-daemon children, as
 /// Python's does, so its parent's `join` returns only after the grandchild's work.
 #[test]

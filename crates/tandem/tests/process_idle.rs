@@ -4,10 +4,10 @@
 //! read from `/proc/<pid>/stat` after it has been idle for a while.
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
+use pytandem::process::{Connection, Event, Lock, Pipe, Process, Queue};
 use std::time::Duration;
-use tandem::process::{Connection, Event, Lock, Pipe, Process, Queue};
 
 /// Says it is about to wait, then waits on each primitive in turn, as the parent releases
 /// them one by one.
@@ -99,7 +99,7 @@ fn thread_ticks(prefix: &str) -> u64 {
 
 #[test]
 fn an_idle_process_pool_uses_no_cpu() {
-    let pool = tandem::process::ProcessPoolExecutor::builder()
+    let pool = pytandem::process::ProcessPoolExecutor::builder()
         .max_workers(2)
         .build()
         .unwrap();
@@ -107,7 +107,7 @@ fn an_idle_process_pool_uses_no_cpu() {
     for t in tasks {
         t.result().unwrap();
     }
-    let workers: Vec<u32> = tandem::process::active_children()
+    let workers: Vec<u32> = pytandem::process::active_children()
         .iter()
         .filter(|c| c.name.ends_with("-worker"))
         .map(|c| c.pid)

@@ -6,15 +6,15 @@
 //! a 30 s deadline, and a round's size is fixed (`TANDEM_KILL_STORM_ROUNDS` scales it).
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
 mod common;
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-use tandem::process::{
+use pytandem::process::{
     Barrier, Condition, Connection, Event, Lock, Pipe, Process, ProcessError, RawValue, Semaphore,
 };
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(30);
 const WORKERS: usize = 4;

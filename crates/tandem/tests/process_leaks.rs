@@ -3,10 +3,10 @@
 //! children or descriptors blur the counts.
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
+use pytandem::process::{Connection, Pipe, Process, ProcessError, Value};
 use std::time::Duration;
-use tandem::process::{Connection, Pipe, Process, ProcessError, Value};
 
 fn ready_then_block(conn: Connection<u8>) {
     conn.send(&1).unwrap();
@@ -104,7 +104,7 @@ fn a_thousand_spawn_kill_join_cycles_leave_nothing_behind() {
     }
     // Dropped children are reaped by the supervisor as they end.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while children().0 > 0 || !tandem::process::active_children().is_empty() {
+    while children().0 > 0 || !pytandem::process::active_children().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "children left: {:?}",

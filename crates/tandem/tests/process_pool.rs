@@ -3,14 +3,14 @@
 //! CPython's `test_concurrent_futures` (`test_deadlock.py`), which end here in errors.
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
 mod common;
 
+use pytandem::executor::{TaskError, ThreadPoolExecutor};
+use pytandem::process::{active_children, Pool, PoolTaskError, ProcessPoolExecutor, WorkerError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tandem::executor::{TaskError, ThreadPoolExecutor};
-use tandem::process::{active_children, Pool, PoolTaskError, ProcessPoolExecutor, WorkerError};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -300,10 +300,10 @@ fn process_tasks_mix_with_thread_tasks() {
     let t = threads
         .submit_fallible(|| Ok::<u64, WorkerError>(5))
         .unwrap();
-    let done = tandem::executor::wait(
+    let done = pytandem::executor::wait(
         [&p, &t],
         Some(LONG),
-        tandem::executor::ReturnWhen::AllCompleted,
+        pytandem::executor::ReturnWhen::AllCompleted,
     );
     assert_eq!(done.not_done.len(), 0);
     assert_eq!(p.result().unwrap() + t.result().unwrap(), 21);

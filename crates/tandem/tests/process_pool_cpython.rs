@@ -1,7 +1,7 @@
 #![cfg(target_os = "linux")]
-tandem::child_entry!();
+pytandem::child_entry!();
 
-// The behaviours CPython checks for process pools, ported to `tandem::process::
+// The behaviours CPython checks for process pools, ported to `pytandem::process::
 // {ProcessPoolExecutor, Pool}` in our own words: `test_concurrent_futures/test_process_pool.py`,
 // the process-pool parts of `test_shutdown.py`, `test_deadlock.py`, and `_TestPool` (with
 // `_TestPoolWorkerErrors`) of `_test_multiprocessing.py`. Each test names the CPython test
@@ -29,16 +29,16 @@ tandem::child_entry!();
 
 mod common;
 
+use pytandem::executor::TaskError;
+use pytandem::process::{
+    active_children, Pool, PoolTaskError, ProcessPoolExecutor, ProcessTask, WorkerError,
+};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tandem::executor::TaskError;
-use tandem::process::{
-    active_children, Pool, PoolTaskError, ProcessPoolExecutor, ProcessTask, WorkerError,
-};
 
 /// How long anything may take before the test is declared stuck (not slow).
 const LONG: Duration = Duration::from_secs(30);

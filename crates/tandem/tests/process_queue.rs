@@ -1,18 +1,18 @@
-//! `tandem::process::{Queue, JoinableQueue, SimpleQueue}` between processes: Python's
+//! `pytandem::process::{Queue, JoinableQueue, SimpleQueue}` between processes: Python's
 //! semantics (`_TestQueue`, `_TestSimpleQueue` of CPython's `_test_multiprocessing.py`, in
 //! our own words), shutdown, the kill cases, and a counting stress.
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
 mod common;
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-use tandem::process::{
+use pytandem::process::{
     Connection, GetError, JoinableQueue, Pipe, Process, ProcessError, PutError, Queue, RawArray,
     RawValue, SimpleQueue,
 };
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
 

@@ -1,8 +1,8 @@
 #![cfg(target_os = "linux")]
-tandem::child_entry!();
+pytandem::child_entry!();
 
 // The behaviours CPython's `Lib/test/_test_multiprocessing.py` checks for process queues
-// (`_TestQueue`, `TestSimpleQueue`), ported to `tandem::process::{Queue, JoinableQueue,
+// (`_TestQueue`, `TestSimpleQueue`), ported to `pytandem::process::{Queue, JoinableQueue,
 // SimpleQueue}` in our own words. Every test has a child process on the other end of the
 // queue. Where CPython closes a queue, tandem shuts it down: `close()` and `join_thread()`
 // do not exist (there is no feeder thread and no pipe), and Python 3.13's `shutdown`
@@ -19,14 +19,14 @@ tandem::child_entry!();
 
 mod common;
 
+use pytandem::process::{
+    Connection, Event, GetError, JoinableQueue, Pipe, Process, ProcessError, PutError, Queue,
+    RawValue, SimpleQueue,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
-use tandem::process::{
-    Connection, Event, GetError, JoinableQueue, Pipe, Process, ProcessError, PutError, Queue,
-    RawValue, SimpleQueue,
-};
 
 /// How long anything may take before the test is declared stuck (not slow).
 const LONG: Duration = Duration::from_secs(30);

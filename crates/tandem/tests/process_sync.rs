@@ -4,17 +4,17 @@
 //! parent died first).
 #![cfg(target_os = "linux")]
 
-tandem::child_entry!();
+pytandem::child_entry!();
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-use tandem::process::{
+use pytandem::process::{
     Barrier, BoundedSemaphore, Condition, Connection, Event, Lock, Pipe, Process, RLock, RawValue,
     Semaphore,
 };
-use tandem::sync::BrokenReason;
+use pytandem::sync::BrokenReason;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -241,7 +241,7 @@ fn release_it(lock: Lock<()>) -> bool {
 #[test]
 fn a_leaked_lock_is_released_by_another_process_and_double_release_is_an_error() {
     let lock = Lock::new(()).unwrap();
-    assert_eq!(lock.release(), Err(tandem::ReleaseError::Unlocked));
+    assert_eq!(lock.release(), Err(pytandem::ReleaseError::Unlocked));
     lock.acquire().unwrap().forget(); // Python's bare acquire()
     assert!(lock.locked());
     assert!(Process::spawn(release_it, lock.clone())
@@ -456,7 +456,7 @@ fn barrier_abort_reset_and_timeout() {
     assert_eq!(mine + t.join().unwrap(), 1);
     assert!(matches!(
         Barrier::new(0),
-        Err(tandem::process::BarrierError::Parties(_))
+        Err(pytandem::process::BarrierError::Parties(_))
     ));
 }
 

@@ -1,10 +1,10 @@
 #![cfg(target_os = "linux")]
-tandem::child_entry!();
+pytandem::child_entry!();
 
 // The behaviours CPython's `Lib/test/_test_multiprocessing.py` checks for the
 // synchronization primitives (`_TestLock`, `_TestSemaphore`, `_TestCondition`, `_TestEvent`,
 // `_TestBarrier`), and the parts of `Lib/test/lock_tests.py` they are built on, ported to
-// `tandem::process` in our own words. The other party of each test is a child process and,
+// `pytandem::process` in our own words. The other party of each test is a child process and,
 // where CPython's test is about threads of one process, a thread as well. Each test names
 // the CPython test it ports; what `tests/process_sync.rs` already checks exactly is not
 // repeated, and where a CPython behaviour does not apply to tandem (or differs by design) a
@@ -18,17 +18,17 @@ tandem::child_entry!();
 
 mod common;
 
+use pytandem::process::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, Process, ProcessError, RLock, RawArray,
+    RawValue, Semaphore,
+};
+use pytandem::sync::BrokenReason;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tandem::process::{
-    Barrier, BoundedSemaphore, Condition, Event, Lock, Process, ProcessError, RLock, RawArray,
-    RawValue, Semaphore,
-};
-use tandem::sync::BrokenReason;
 
 /// How long anything may take before the test is declared stuck (not slow).
 const LONG: Duration = Duration::from_secs(30);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use tandem::queue::{
+use pytandem::queue::{
     GetTimeoutError, LifoQueue, PriorityQueue, PutError, PutTimeoutError, Queue, ShutDown,
     SimpleQueue, TaskDoneError, TryGetError, TryPutError,
 };
@@ -27,7 +27,7 @@ fn queues_are_send_and_sync_and_cheap_handles() {
     send_sync::<LifoQueue<String>>();
     send_sync::<PriorityQueue<String>>();
     send_sync::<SimpleQueue<String>>();
-    send_sync::<tandem::queue::IntoIter<Queue<String>>>();
+    send_sync::<pytandem::queue::IntoIter<Queue<String>>>();
     assert_eq!(
         std::mem::size_of::<Queue<u64>>(),
         std::mem::size_of::<usize>()

@@ -45,7 +45,7 @@ macro_rules! base_queue_tests {
     ($module:ident, $Q:ident, $order:expr) => {
         mod $module {
             use super::*;
-            use tandem::queue::{
+            use pytandem::queue::{
                 $Q, PutTimeoutError, ShutDown, TaskDoneError, TryGetError, TryPutError,
             };
 
@@ -102,7 +102,7 @@ macro_rules! base_queue_tests {
                 assert_eq!(q.try_get(), Err(TryGetError::Empty));
                 assert_eq!(
                     q.get_timeout(Duration::from_millis(10)),
-                    Err(tandem::queue::GetTimeoutError::Timeout)
+                    Err(pytandem::queue::GetTimeoutError::Timeout)
                 );
                 // A blocking get, released by a put.
                 let got = do_blocking_test(
@@ -570,7 +570,7 @@ base_queue_tests!(priority, PriorityQueue, vec![111, 222, 333]);
 /// CPython's `BaseSimpleQueueTest`, for `SimpleQueue`, with shutdown instead of sentinels.
 mod simple {
     use super::*;
-    use tandem::queue::{GetTimeoutError, SimpleQueue, TryGetError};
+    use pytandem::queue::{GetTimeoutError, SimpleQueue, TryGetError};
 
     #[test]
     fn test_basic() {
@@ -719,7 +719,7 @@ mod simple {
 /// when both block (CPython's `test_order`, for the bounded types).
 #[test]
 fn single_producer_single_consumer_order_bounded() {
-    use tandem::queue::{LifoQueue, Queue};
+    use pytandem::queue::{LifoQueue, Queue};
     let q = Queue::bounded(3);
     std::thread::scope(|s| {
         s.spawn(|| {

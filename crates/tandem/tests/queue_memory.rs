@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use tandem::queue::{LifoQueue, PriorityQueue, Queue, SimpleQueue};
+use pytandem::queue::{LifoQueue, PriorityQueue, Queue, SimpleQueue};
 
 /// Bytes currently allocated through the global allocator.
 struct Counting;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use tandem::queue::{LifoQueue, PriorityQueue, Queue, SimpleQueue};
+use pytandem::queue::{LifoQueue, PriorityQueue, Queue, SimpleQueue};
 
 const PRODUCERS: usize = 4;
 const CONSUMERS: usize = 4;

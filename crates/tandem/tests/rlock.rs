@@ -8,8 +8,8 @@ use std::sync::{mpsc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tandem::sync::{RLock, RLockGuard};
-use tandem::ReleaseError;
+use pytandem::sync::{RLock, RLockGuard};
+use pytandem::ReleaseError;
 
 mod common;
 use common::eventually;

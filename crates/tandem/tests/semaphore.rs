@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tandem::sync::{BoundedSemaphore, OverReleaseError, Semaphore, SemaphorePermit};
+use pytandem::sync::{BoundedSemaphore, OverReleaseError, Semaphore, SemaphorePermit};
 
 mod common;
 use common::eventually;
@@ -37,7 +37,7 @@ fn types_are_send_and_sync() {
     send_sync::<BoundedSemaphore>();
     send_sync::<SemaphorePermit<'static>>();
     send_sync::<OverReleaseError>();
-    send_sync::<tandem::sync::TooManyPermitsError>();
+    send_sync::<pytandem::sync::TooManyPermitsError>();
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `tandem::thread`: names, join (with timeout), panics, idents and native ids,
+//! `pytandem::thread`: names, join (with timeout), panics, idents and native ids,
 //! `active_count`, and `Local<T>`.
 //!
 //! Every test holds `SERIAL`: `active_count()` counts tandem threads process-wide, so tests
@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tandem::thread::{self, Builder, JoinTimeoutError, Local};
+use pytandem::thread::{self, Builder, JoinTimeoutError, Local};
 
 mod common;
 use common::eventually;

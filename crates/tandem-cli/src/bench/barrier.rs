@@ -10,7 +10,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         // rounds in all.
         Bench::new("barrier.round", "one round of a 2-party barrier (both threads wait once)")
             .native("tandem", |iters| {
-                let barrier = tandem::sync::Barrier::new(2).expect("2 parties");
+                let barrier = pytandem::sync::Barrier::new(2).expect("2 parties");
                 contended(2, 2 * iters, |n| {
                     for _ in 0..n {
                         barrier.wait().expect("nobody breaks the barrier");
@@ -35,7 +35,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             .native("tandem", |iters| {
                 time(|| {
                     for _ in 0..iters {
-                        tandem::thread::spawn(|| ())
+                        pytandem::thread::spawn(|| ())
                             .expect("spawn")
                             .join()
                             .expect("no panic");
@@ -60,12 +60,12 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem Barrier",
-            std::mem::size_of::<tandem::sync::Barrier>(),
+            std::mem::size_of::<pytandem::sync::Barrier>(),
         ),
         ("std Barrier", std::mem::size_of::<std::sync::Barrier>()),
         (
             "tandem thread::JoinHandle<()>",
-            std::mem::size_of::<tandem::thread::JoinHandle<()>>(),
+            std::mem::size_of::<pytandem::thread::JoinHandle<()>>(),
         ),
         (
             "std thread::JoinHandle<()>",

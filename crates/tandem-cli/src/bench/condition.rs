@@ -32,7 +32,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         "2 threads alternate a turn through one condition; ns per round trip (2 hand-offs)",
     )
     .native("tandem", |iters| {
-        let cond = tandem::sync::Condition::new(0u64);
+        let cond = pytandem::sync::Condition::new(0u64);
         pingpong(iters, |me, n| {
             for _ in 0..n {
                 let mut turn = cond.acquire();
@@ -116,11 +116,11 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem Condition<()>",
-            std::mem::size_of::<tandem::sync::Condition<()>>(),
+            std::mem::size_of::<pytandem::sync::Condition<()>>(),
         ),
         (
             "tandem Condition<(), RLock<()>>",
-            std::mem::size_of::<tandem::sync::Condition<(), tandem::sync::RLock<()>>>(),
+            std::mem::size_of::<pytandem::sync::Condition<(), pytandem::sync::RLock<()>>>(),
         ),
         (
             "std Mutex<()> + Condvar",

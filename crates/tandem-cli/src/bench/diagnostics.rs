@@ -16,12 +16,12 @@ use super::{time, Bench};
 #[cfg(feature = "diagnostics")]
 fn recording<R>(on: bool, f: impl FnOnce() -> R) -> R {
     if on {
-        tandem::diagnostics::enable();
+        pytandem::diagnostics::enable();
     } else {
-        tandem::diagnostics::disable();
+        pytandem::diagnostics::disable();
     }
     let r = f();
-    tandem::diagnostics::disable();
+    pytandem::diagnostics::disable();
     r
 }
 
@@ -32,7 +32,7 @@ fn recording<R>(_on: bool, f: impl FnOnce() -> R) -> R {
 
 fn uncontended(iters: u64, on: bool) -> Duration {
     recording(on, || {
-        let lock = tandem::sync::Lock::new(0u64);
+        let lock = pytandem::sync::Lock::new(0u64);
         time(|| {
             for _ in 0..iters {
                 *black_box(&lock).acquire() += 1;
@@ -43,7 +43,7 @@ fn uncontended(iters: u64, on: bool) -> Duration {
 
 fn contended_pair(iters: u64, on: bool) -> Duration {
     recording(on, || {
-        let lock = tandem::sync::Lock::new(0u64);
+        let lock = pytandem::sync::Lock::new(0u64);
         contended(2, iters, |n| {
             for _ in 0..n {
                 *lock.acquire() += 1;
@@ -54,7 +54,10 @@ fn contended_pair(iters: u64, on: bool) -> Duration {
 
 fn nested(iters: u64, on: bool) -> Duration {
     recording(on, || {
-        let (a, b) = (tandem::sync::Lock::new(0u64), tandem::sync::Lock::new(0u64));
+        let (a, b) = (
+            pytandem::sync::Lock::new(0u64),
+            pytandem::sync::Lock::new(0u64),
+        );
         time(|| {
             for _ in 0..iters {
                 let mut x = black_box(&a).acquire();
@@ -103,7 +106,7 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     if cfg!(feature = "diagnostics") {
         vec![(
             "tandem Lock<()> with diagnostics compiled in",
-            std::mem::size_of::<tandem::sync::Lock<()>>(),
+            std::mem::size_of::<pytandem::sync::Lock<()>>(),
         )]
     } else {
         Vec::new()

@@ -12,15 +12,15 @@ trait PingPongEvent: Sync {
     fn wait(&self);
 }
 
-impl PingPongEvent for tandem::sync::Event {
+impl PingPongEvent for pytandem::sync::Event {
     fn set(&self) {
-        tandem::sync::Event::set(self);
+        pytandem::sync::Event::set(self);
     }
     fn clear(&self) {
-        tandem::sync::Event::clear(self);
+        pytandem::sync::Event::clear(self);
     }
     fn wait(&self) {
-        tandem::sync::Event::wait(self);
+        pytandem::sync::Event::wait(self);
     }
 }
 
@@ -97,7 +97,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         "event.pingpong",
         "one round trip: set, wait, clear on two events between two threads",
     )
-    .native("tandem", ping_pong::<tandem::sync::Event>)
+    .native("tandem", ping_pong::<pytandem::sync::Event>)
     .native("std", ping_pong::<StdEvent>)
     .native("parking_lot", ping_pong::<PlEvent>)
     .cpython(
@@ -112,7 +112,7 @@ pub(crate) fn benches() -> Vec<Bench> {
 
 pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
-        ("tandem Event", std::mem::size_of::<tandem::sync::Event>()),
+        ("tandem Event", std::mem::size_of::<pytandem::sync::Event>()),
         ("std Mutex<bool> + Condvar", std::mem::size_of::<StdEvent>()),
         (
             "parking_lot Mutex<bool> + Condvar",

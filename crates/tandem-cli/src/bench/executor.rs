@@ -4,13 +4,13 @@
 //! Every pool gets the same number of workers (`WORKERS`: the machine's CPU count, rayon's
 //! default) and is built and warmed up outside the timed part. The peers return results
 //! through one shared crossbeam channel (their cheapest way back); tandem hands each task
-//! its own [`Task`](tandem::executor::Task), as Python's futures do.
+//! its own [`Task`](pytandem::executor::Task), as Python's futures do.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use pytandem::executor::{MapOptions, ThreadPoolExecutor};
 use rayon::prelude::*;
-use tandem::executor::{MapOptions, ThreadPoolExecutor};
 
 use super::{time, Bench};
 
@@ -149,11 +149,11 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem Task<u64> (handle)",
-            std::mem::size_of::<tandem::executor::Task<u64>>(),
+            std::mem::size_of::<pytandem::executor::Task<u64>>(),
         ),
         (
             "tandem task cell beyond its u64",
-            tandem::executor::task_overhead(&|| 0u64),
+            pytandem::executor::task_overhead(&|| 0u64),
         ),
     ]
 }

@@ -10,7 +10,7 @@ pub(crate) fn benches() -> Vec<Bench> {
     vec![
         Bench::new("lock.uncontended", "acquire + increment + release, one thread")
             .native("tandem", |iters| {
-                let lock = tandem::sync::Lock::new(0u64);
+                let lock = pytandem::sync::Lock::new(0u64);
                 time(|| {
                     for _ in 0..iters {
                         *black_box(&lock).acquire() += 1;
@@ -39,7 +39,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             ),
         Bench::new("lock.contended", "acquire + increment + release, 2 threads on one lock")
             .native("tandem", |iters| {
-                let lock = tandem::sync::Lock::new(0u64);
+                let lock = pytandem::sync::Lock::new(0u64);
                 contended(2, iters, |n| {
                     for _ in 0..n {
                         *lock.acquire() += 1;
@@ -76,7 +76,7 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem Lock<()>",
-            std::mem::size_of::<tandem::sync::Lock<()>>(),
+            std::mem::size_of::<pytandem::sync::Lock<()>>(),
         ),
         ("std Mutex<()>", std::mem::size_of::<std::sync::Mutex<()>>()),
         (

@@ -8,7 +8,7 @@
 //! pub(crate) fn benches() -> Vec<Bench> {
 //!     vec![Bench::new("lock.uncontended", "acquire + release, one thread")
 //!         .native("tandem", |iters| {
-//!             let lock = tandem::sync::Lock::new(0u64);
+//!             let lock = pytandem::sync::Lock::new(0u64);
 //!             time(|| {
 //!                 for _ in 0..iters {
 //!                     *lock.acquire() += 1;
@@ -21,7 +21,7 @@
 //! }
 //!
 //! pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
-//!     vec![("Lock<()>", std::mem::size_of::<tandem::sync::Lock<()>>())]
+//!     vec![("Lock<()>", std::mem::size_of::<pytandem::sync::Lock<()>>())]
 //! }
 //! ```
 //!

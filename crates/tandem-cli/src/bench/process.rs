@@ -3,13 +3,14 @@
 //! re-executed with `std::process::Command`; a raw `socketpair` read/write loop),
 //! `ipc-channel`, and CPython's `multiprocessing`.
 //!
-//! The children are this program started again: tandem's through `tandem::process`, the
+//! The children are this program started again: tandem's through `pytandem::process`, the
 //! floors through [`floor_child`], which `main` calls when `TANDEM_BENCH_FLOOR` is set.
 
 use super::{time, Bench};
 use ipc_channel::ipc::{
     self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcReceiver, IpcSender,
 };
+use pytandem::process::{Connection, Pipe, Process};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -17,7 +18,6 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use tandem::process::{Connection, Pipe, Process};
 
 /// The environment variable that makes this program a floor child: `exit`, `echo:N`
 /// (echo N-byte messages on stdin) or `sink` (count 8-byte messages until the sentinel).

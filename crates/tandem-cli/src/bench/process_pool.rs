@@ -3,9 +3,9 @@
 //! `concurrent.futures.ProcessPoolExecutor` and `multiprocessing.Pool`. ns per task or item.
 
 use super::{time, Bench};
+use pytandem::process::{cpu_count, ProcessPoolExecutor};
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
-use tandem::process::{cpu_count, ProcessPoolExecutor};
 
 /// The chunk size both sides use in `process.pool.map`.
 const CHUNK: usize = 4096;

@@ -6,11 +6,11 @@
 use super::process::FloorChild;
 use super::{time, Bench};
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
+use pytandem::process::{Connection, Pipe, Process, Queue, RawValue};
 use serde_bytes::ByteBuf;
 use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
-use tandem::process::{Connection, Pipe, Process, Queue, RawValue};
 
 /// Items per `get_many` in tandem's consumers.
 const BATCH: usize = 256;

@@ -5,11 +5,11 @@
 //! `libc`), and CPython's `multiprocessing`.
 
 use super::{time, Bench};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use tandem::process::{
+use pytandem::process::{
     Barrier, Connection, Event, Lock, Pipe, Process, RawArray, RawValue, Semaphore,
 };
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 pub(crate) fn benches() -> Vec<Bench> {
     vec![
@@ -26,7 +26,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             })
         })
         .native("thread-lock", |iters| {
-            let lock = tandem::sync::Lock::new(());
+            let lock = pytandem::sync::Lock::new(());
             time(|| {
                 for _ in 0..iters {
                     drop(lock.acquire());
@@ -251,8 +251,8 @@ fn pthread_pong(memory: RawArray<u64>) {
 /// shared memory that tandem maps (the only `unsafe` of the CLI: it is a peer's C API).
 #[allow(unsafe_code)]
 mod pthread {
+    use pytandem::process::RawArray;
     use std::sync::atomic::AtomicU64;
-    use tandem::process::RawArray;
 
     /// Words of shared memory: a mutex, a condition variable and a turn flag fit.
     const WORDS: usize = 32;

@@ -281,7 +281,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         )
         .native(
             "tandem",
-            tandem_pipe!(1, tandem::queue::Queue::bounded(BOUND)),
+            tandem_pipe!(1, pytandem::queue::Queue::bounded(BOUND)),
         )
         .native(
             "crossbeam",
@@ -294,7 +294,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             "queue.spsc.unbounded",
             on_cores("put + get of one message, 1 producer and 1 consumer, unbounded", 2),
         )
-        .native("tandem", tandem_pipe!(1, tandem::queue::Queue::new()))
+        .native("tandem", tandem_pipe!(1, pytandem::queue::Queue::new()))
         .native(
             "crossbeam",
             channel_pipe!(1, crossbeam_channel::unbounded()),
@@ -308,7 +308,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         )
         .native(
             "tandem",
-            tandem_pipe!(2, tandem::queue::Queue::bounded(BOUND)),
+            tandem_pipe!(2, pytandem::queue::Queue::bounded(BOUND)),
         )
         .native(
             "crossbeam",
@@ -320,7 +320,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             "queue.mpmc.unbounded",
             on_cores("put + get of one message, 2 producers and 2 consumers, unbounded", 4),
         )
-        .native("tandem", tandem_pipe!(2, tandem::queue::Queue::new()))
+        .native("tandem", tandem_pipe!(2, pytandem::queue::Queue::new()))
         .native(
             "crossbeam",
             channel_pipe!(2, crossbeam_channel::unbounded()),
@@ -335,7 +335,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             ),
         )
         .native("tandem", |iters| {
-            let q = tandem::queue::PriorityQueue::bounded(BOUND);
+            let q = pytandem::queue::PriorityQueue::bounded(BOUND);
             pipe(
                 1,
                 iters,
@@ -368,7 +368,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             ),
         )
         .native("tandem", |iters| {
-            let q = tandem::queue::LifoQueue::bounded(BOUND);
+            let q = pytandem::queue::LifoQueue::bounded(BOUND);
             pipe(
                 1,
                 iters,
@@ -399,7 +399,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             ),
         )
         .native("tandem", |iters| {
-            let q = tandem::queue::Queue::new();
+            let q = pytandem::queue::Queue::new();
             burst(
                 iters,
                 |batch| q.put_many(batch).unwrap(),
@@ -449,7 +449,7 @@ pub(crate) fn benches() -> Vec<Bench> {
                 2,
             ),
         )
-        .native("tandem", tandem_pipe!(1, tandem::queue::SimpleQueue::new()))
+        .native("tandem", tandem_pipe!(1, pytandem::queue::SimpleQueue::new()))
         .native(
             "crossbeam",
             channel_pipe!(1, crossbeam_channel::unbounded()),
@@ -465,11 +465,11 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem Queue<u64> (handle)",
-            size_of::<tandem::queue::Queue<u64>>(),
+            size_of::<pytandem::queue::Queue<u64>>(),
         ),
         (
             "tandem SimpleQueue<u64> (handle)",
-            size_of::<tandem::queue::SimpleQueue<u64>>(),
+            size_of::<pytandem::queue::SimpleQueue<u64>>(),
         ),
         (
             "crossbeam Sender<u64> + Receiver<u64>",

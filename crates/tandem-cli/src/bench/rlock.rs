@@ -12,7 +12,7 @@ pub(crate) fn benches() -> Vec<Bench> {
         "acquire, re-enter (depth 2), increment, release both; one thread",
     )
     .native("tandem", |iters| {
-        let lock = tandem::sync::RLock::new(Cell::new(0u64));
+        let lock = pytandem::sync::RLock::new(Cell::new(0u64));
         time(|| {
             for _ in 0..iters {
                 let lock = black_box(&lock);
@@ -47,7 +47,7 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem RLock<()>",
-            std::mem::size_of::<tandem::sync::RLock<()>>(),
+            std::mem::size_of::<pytandem::sync::RLock<()>>(),
         ),
         (
             "parking_lot ReentrantMutex<()>",

@@ -70,7 +70,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             "acquire + release of one permit, one thread (std/parking_lot: Mutex<usize> + Condvar)",
         )
         .native("tandem", |iters| {
-            let sem = tandem::sync::Semaphore::new(4);
+            let sem = pytandem::sync::Semaphore::new(4);
             time(|| {
                 for _ in 0..iters {
                     drop(black_box(black_box(&sem).acquire()));
@@ -104,7 +104,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             "acquire + release, 4 threads sharing 2 permits (tandem hands off in FIFO order)",
         )
         .native("tandem", |iters| {
-            let sem = tandem::sync::Semaphore::new(2);
+            let sem = pytandem::sync::Semaphore::new(2);
             contended(4, iters, |n| {
                 for _ in 0..n {
                     drop(black_box(sem.acquire()));
@@ -143,11 +143,11 @@ pub(crate) fn sizes() -> Vec<(&'static str, usize)> {
     vec![
         (
             "tandem Semaphore",
-            std::mem::size_of::<tandem::sync::Semaphore>(),
+            std::mem::size_of::<pytandem::sync::Semaphore>(),
         ),
         (
             "tandem BoundedSemaphore",
-            std::mem::size_of::<tandem::sync::BoundedSemaphore>(),
+            std::mem::size_of::<pytandem::sync::BoundedSemaphore>(),
         ),
         (
             "std Mutex<usize> + Condvar",

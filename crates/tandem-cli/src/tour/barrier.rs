@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem::sync::{Barrier, BrokenReason, Lock};
+use pytandem::sync::{Barrier, BrokenReason, Lock};
 
 use super::{Report, Scenario};
 

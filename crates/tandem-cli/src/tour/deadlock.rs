@@ -4,7 +4,7 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use tandem::sync::{acquire_all, Lock};
+use pytandem::sync::{acquire_all, Lock};
 
 use super::{Report, Scenario};
 
@@ -111,7 +111,7 @@ fn bank_transfer(r: &mut Report) {
 
     r.say("");
     r.say("The fix (the seeds' `sorted([a, b])`): take both locks in one global order,");
-    r.say("tandem::sync::acquire_all((&from, &to)) — whatever order they are listed in.");
+    r.say("pytandem::sync::acquire_all((&from, &to)) — whatever order they are listed in.");
     const THREADS: u64 = 4;
     const TRANSFERS: u64 = 25_000;
     std::thread::scope(|s| {
@@ -149,7 +149,7 @@ mod watch {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    use tandem::diagnostics::{self, Deadlock, Watchdog};
+    use pytandem::diagnostics::{self, Deadlock, Watchdog};
 
     use super::Report;
 
@@ -166,7 +166,7 @@ mod watch {
             })
             .spawn()
             .expect("a thread for the watchdog");
-        r.say("A tandem::diagnostics::Watchdog looks for deadlocks every 200 ms.");
+        r.say("A pytandem::diagnostics::Watchdog looks for deadlocks every 200 ms.");
         // Earlier scenarios' inversions are not this one's.
         let _ = diagnostics::take_lock_order_violations();
         Watch { watchdog, reports }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tandem::sync::Event;
+use pytandem::sync::Event;
 
 use super::{eventually, Report, Scenario};
 

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tandem::executor::{as_completed, MapOptions, TaskError, ThreadPoolExecutor};
+use pytandem::executor::{as_completed, MapOptions, TaskError, ThreadPoolExecutor};
 
 use super::{eventually, Report, Scenario};
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use tandem::sync::Lock;
+use pytandem::sync::Lock;
 
 use super::{Report, Scenario};
 
@@ -84,7 +84,7 @@ fn race(r: &mut Report) {
         }
     });
     r.check_eq(
-        "with tandem::sync::Lock: counter",
+        "with pytandem::sync::Lock: counter",
         counter.into_inner(),
         total,
     );

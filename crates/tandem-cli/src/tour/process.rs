@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tandem::process::{Connection, Pipe, Process, Value};
-use tandem::sync::Lock;
+use pytandem::process::{Connection, Pipe, Process, Value};
+use pytandem::sync::Lock;
 
 use super::{Report, Scenario};
 

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use tandem::executor::{TaskError, ThreadPoolExecutor};
-use tandem::process::{cpu_count, Pool, ProcessPoolExecutor, WorkerError};
+use pytandem::executor::{TaskError, ThreadPoolExecutor};
+use pytandem::process::{cpu_count, Pool, ProcessPoolExecutor, WorkerError};
 
 use super::executor::{factorial_digits, progress_bar};
 use super::{Report, Scenario};

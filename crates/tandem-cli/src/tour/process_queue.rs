@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tandem::process::{JoinableQueue, Process, Queue};
+use pytandem::process::{JoinableQueue, Process, Queue};
 
 use super::{Report, Scenario};
 

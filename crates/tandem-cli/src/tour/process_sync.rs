@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use tandem::process::{Barrier, Condition, Connection, Event, Lock, Pipe, Process, RawValue};
-use tandem::sync::BrokenReason;
+use pytandem::process::{Barrier, Condition, Connection, Event, Lock, Pipe, Process, RawValue};
+use pytandem::sync::BrokenReason;
 
 use super::{eventually, Report, Scenario};
 

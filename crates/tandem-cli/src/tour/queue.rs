@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tandem::queue::{PriorityQueue, Queue};
-use tandem::sync::Lock;
+use pytandem::queue::{PriorityQueue, Queue};
+use pytandem::sync::Lock;
 
 use super::{Report, Scenario};
 

@@ -5,8 +5,8 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tandem::sync::{Condition, Lock, RLock};
-use tandem::ReleaseError;
+use pytandem::sync::{Condition, Lock, RLock};
+use pytandem::ReleaseError;
 
 use super::{Report, Scenario};
 

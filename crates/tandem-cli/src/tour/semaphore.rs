@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tandem::sync::{BoundedSemaphore, Event, Lock, Semaphore};
+use pytandem::sync::{BoundedSemaphore, Event, Lock, Semaphore};
 
 use super::{eventually, Report, Scenario};
 

@@ -4,7 +4,7 @@
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use tandem::thread::{self, Builder, Local};
+use pytandem::thread::{self, Builder, Local};
 
 use super::{quietly, Report, Scenario};
 

@@ -224,8 +224,8 @@ pub(super) fn pause(d: Duration) {
 /// ```
 /// # #[cfg(feature = "diagnostics")] {
 /// use std::time::Duration;
-/// use tandem::diagnostics;
-/// use tandem::sync::Lock;
+/// use pytandem::diagnostics;
+/// use pytandem::sync::Lock;
 ///
 /// diagnostics::enable();
 /// let lock = Lock::named((), "config");

@@ -7,8 +7,8 @@
 //!
 //! ```
 //! # #[cfg(feature = "diagnostics")] {
-//! use tandem::diagnostics::{self, Watchdog};
-//! use tandem::sync::Lock;
+//! use pytandem::diagnostics::{self, Watchdog};
+//! use pytandem::sync::Lock;
 //!
 //! diagnostics::enable(); // recording is off until enabled (or until a watchdog starts)
 //! let watchdog = Watchdog::builder()
@@ -196,7 +196,7 @@ pub struct Stats {
 /// names and statistics and the detector exists (`false` in the default build).
 ///
 /// ```
-/// use tandem::{diagnostics, sync::Lock};
+/// use pytandem::{diagnostics, sync::Lock};
 ///
 /// let lock = Lock::named(0, "ledger");
 /// // Names are kept only when the feature is on.

@@ -229,8 +229,8 @@ pub(super) fn forget(id: u64) {
 ///
 /// ```
 /// # #[cfg(feature = "diagnostics")] {
-/// use tandem::diagnostics;
-/// use tandem::sync::Lock;
+/// use pytandem::diagnostics;
+/// use pytandem::sync::Lock;
 ///
 /// diagnostics::enable();
 /// let (a, b) = (Lock::named((), "a"), Lock::named((), "b"));

@@ -340,7 +340,7 @@ impl fmt::Display for LockOrderViolation {
         writeln!(
             f,
             "  Run at the same time, each can hold a lock the other waits for. Take these locks\n  \
-             in one global order everywhere (tandem::sync::acquire_all does it for you)."
+             in one global order everywhere (pytandem::sync::acquire_all does it for you)."
         )
     }
 }

@@ -25,7 +25,7 @@ type Callback = Box<dyn FnMut(&Deadlock) + Send>;
 /// ```
 /// # #[cfg(feature = "diagnostics")] {
 /// use std::time::Duration;
-/// use tandem::diagnostics::Watchdog;
+/// use pytandem::diagnostics::Watchdog;
 ///
 /// let watchdog = Watchdog::builder()
 ///     .interval(Duration::from_millis(100))

@@ -91,7 +91,7 @@ impl<E> TaskError<E> {
     /// Python: `raise future.exception()`, for a task that raised.
     ///
     /// ```
-    /// use tandem::executor::ThreadPoolExecutor;
+    /// use pytandem::executor::ThreadPoolExecutor;
     ///
     /// #[derive(Debug, PartialEq)]
     /// struct Overheated(u32);
@@ -101,7 +101,7 @@ impl<E> TaskError<E> {
     /// let error = task.result().unwrap_err();
     /// let caught = std::panic::catch_unwind(|| error.resume_unwind()).unwrap_err();
     /// assert_eq!(caught.downcast_ref::<Overheated>(), Some(&Overheated(97)));
-    /// # Ok::<(), tandem::executor::SubmitError>(())
+    /// # Ok::<(), pytandem::executor::SubmitError>(())
     /// ```
     pub fn resume_unwind(self) -> Self {
         match self {

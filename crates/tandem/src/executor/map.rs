@@ -18,7 +18,7 @@ use crate::wait::Deadline;
 /// [`ThreadPoolExecutor::map`] uses: one task per item, every item submitted at the call.
 ///
 /// ```
-/// use tandem::executor::{MapOptions, ThreadPoolExecutor};
+/// use pytandem::executor::{MapOptions, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// // Python 3.14: ex.map(f, itertools.count(), buffersize=8): an endless input, read
@@ -29,7 +29,7 @@ use crate::wait::Deadline;
 ///     .map(Result::unwrap)
 ///     .collect();
 /// assert_eq!(first, [1, 2, 3]);
-/// # Ok::<(), tandem::executor::SubmitError>(())
+/// # Ok::<(), pytandem::executor::SubmitError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapOptions {

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tandem::executor::{as_completed, TaskError, ThreadPoolExecutor};
+//! use pytandem::executor::{as_completed, TaskError, ThreadPoolExecutor};
 //!
 //! // Python:
 //! //   with ThreadPoolExecutor(max_workers=4) as ex:

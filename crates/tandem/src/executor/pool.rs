@@ -250,7 +250,7 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
 /// The seeds' I/O-bound pool: many slow calls overlap.
 /// ```
 /// use std::time::Duration;
-/// use tandem::executor::ThreadPoolExecutor;
+/// use pytandem::executor::ThreadPoolExecutor;
 ///
 /// fn download(page: u32) -> String {
 ///     std::thread::sleep(Duration::from_millis(20)); // stands for the network
@@ -261,7 +261,7 @@ fn worker_main(shared: Arc<Shared>, index: usize) {
 /// let tasks: Vec<_> = (0..10).map(|p| pool.submit(move || download(p)).unwrap()).collect();
 /// let pages: Vec<String> = tasks.into_iter().map(|t| t.result().unwrap()).collect();
 /// assert_eq!(pages[3], "page 3");
-/// # Ok::<(), tandem::executor::BuildError>(())
+/// # Ok::<(), pytandem::executor::BuildError>(())
 /// ```
 ///
 /// # Workers
@@ -435,7 +435,7 @@ impl ThreadPoolExecutor {
     /// [`builder`](Self::builder).
     ///
     /// ```
-    /// use tandem::executor::ThreadPoolExecutor;
+    /// use pytandem::executor::ThreadPoolExecutor;
     ///
     /// let pool = ThreadPoolExecutor::with_max_workers(4);
     /// assert_eq!(pool.max_workers(), 4);
@@ -481,14 +481,14 @@ impl ThreadPoolExecutor {
     /// panicking (Python: a task that raises).
     ///
     /// ```
-    /// use tandem::executor::{TaskError, ThreadPoolExecutor};
+    /// use pytandem::executor::{TaskError, ThreadPoolExecutor};
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let t = pool.submit_fallible(|| "42".parse::<u8>())?;
     /// assert_eq!(t.result(), Ok(42));
     /// let t = pool.submit_fallible(|| "x".parse::<u8>())?;
     /// assert!(matches!(t.result(), Err(TaskError::Failed(_))));
-    /// # Ok::<(), tandem::executor::SubmitError>(())
+    /// # Ok::<(), pytandem::executor::SubmitError>(())
     /// ```
     #[inline]
     pub fn submit_fallible<F, T, E>(&self, f: F) -> Result<Task<T, E>, SubmitError>
@@ -537,7 +537,7 @@ impl ThreadPoolExecutor {
     /// refusal (a shutdown racing the call) are cancelled: no one could read their results.
     ///
     /// ```
-    /// use tandem::executor::{SubmitError, ThreadPoolExecutor};
+    /// use pytandem::executor::{SubmitError, ThreadPoolExecutor};
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let squares = pool.map(|x: u64| x * x, 1..=5)?;
@@ -570,13 +570,13 @@ impl ThreadPoolExecutor {
     /// `Err(TaskError::ShutDown)` for its items (never `Cancelled`), and ends the iteration.
     ///
     /// ```
-    /// use tandem::executor::{MapOptions, ThreadPoolExecutor};
+    /// use pytandem::executor::{MapOptions, ThreadPoolExecutor};
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let opts = MapOptions::new().buffersize(8).chunksize(2);
     /// let first: Vec<u64> = pool.map_with(|x: u64| x + 1, 0.., opts)?.take(3).map(Result::unwrap).collect();
     /// assert_eq!(first, [1, 2, 3]);
-    /// # Ok::<(), tandem::executor::SubmitError>(())
+    /// # Ok::<(), pytandem::executor::SubmitError>(())
     /// ```
     pub fn map_with<I, F, T>(
         &self,
@@ -598,7 +598,7 @@ impl ThreadPoolExecutor {
     /// workers instead of new threads.
     ///
     /// ```
-    /// use tandem::executor::ThreadPoolExecutor;
+    /// use pytandem::executor::ThreadPoolExecutor;
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let data = vec![1, 2, 3, 4, 5, 6];

@@ -49,7 +49,7 @@ impl Drop for ScopeTicket {
 ///
 /// A task's result may leave the scope, but not if it borrows what the scope borrowed:
 /// ```compile_fail
-/// use tandem::executor::ThreadPoolExecutor;
+/// use pytandem::executor::ThreadPoolExecutor;
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let task = {
@@ -60,7 +60,7 @@ impl Drop for ScopeTicket {
 /// ```
 /// and a scoped closure must still be `Send`, since a worker runs it:
 /// ```compile_fail
-/// use tandem::executor::ThreadPoolExecutor;
+/// use pytandem::executor::ThreadPoolExecutor;
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let counter = std::rc::Rc::new(1);
@@ -119,7 +119,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// for that item only.
     ///
     /// ```
-    /// use tandem::executor::ThreadPoolExecutor;
+    /// use pytandem::executor::ThreadPoolExecutor;
     ///
     /// let pool = ThreadPoolExecutor::with_max_workers(4);
     /// let words = vec!["tandem".to_string(), "is".into(), "here".into()];

@@ -39,14 +39,14 @@ const TAKEN: &str = "the task's result was already taken (by polling the task to
 ///
 /// # Examples
 /// ```
-/// use tandem::executor::{TaskError, ThreadPoolExecutor};
+/// use pytandem::executor::{TaskError, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let sum = pool.submit(|| (1..=100).sum::<u32>())?;
 /// let boom = pool.submit(|| -> u32 { panic!("division by zero") })?;
 /// assert_eq!(sum.result(), Ok(5050));
 /// assert_eq!(boom.result(), Err(TaskError::Panicked("division by zero".into())));
-/// # Ok::<(), tandem::executor::SubmitError>(())
+/// # Ok::<(), pytandem::executor::SubmitError>(())
 /// ```
 ///
 /// # Differences from Python
@@ -64,7 +64,7 @@ const TAKEN: &str = "the task's result was already taken (by polling the task to
 /// # Thread safety
 /// A task's value crosses from the worker to whoever takes it, so it must be `Send`:
 /// ```compile_fail
-/// let pool = tandem::executor::ThreadPoolExecutor::new();
+/// let pool = pytandem::executor::ThreadPoolExecutor::new();
 /// let task = pool.submit(|| std::rc::Rc::new(5)); // Rc is not Send
 /// ```
 /// A `Task` is `Send` when its value is, and `Sync` (shareable, e.g. for [`wait`] from
@@ -254,14 +254,14 @@ impl<T, E> Task<T, E> {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// use tandem::executor::ThreadPoolExecutor;
+    /// use pytandem::executor::ThreadPoolExecutor;
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let (tx, rx) = mpsc::channel();
     /// let task = pool.submit(|| 6 * 7)?;
     /// task.add_done_callback(move |outcome| tx.send(outcome.clone()).unwrap());
     /// assert_eq!(rx.recv().unwrap(), Ok(42));
-    /// # Ok::<(), tandem::executor::SubmitError>(())
+    /// # Ok::<(), pytandem::executor::SubmitError>(())
     /// ```
     ///
     /// # Panics

@@ -99,7 +99,7 @@ pub(crate) mod sealed {
 ///
 /// Tasks of different result types mix through `&dyn Waitable`:
 /// ```
-/// use tandem::executor::{wait, ReturnWhen, ThreadPoolExecutor, Waitable};
+/// use pytandem::executor::{wait, ReturnWhen, ThreadPoolExecutor, Waitable};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let a = pool.submit(|| 1u8)?;
@@ -107,7 +107,7 @@ pub(crate) mod sealed {
 /// let both: Vec<&dyn Waitable> = vec![&a, &b];
 /// let done = wait(both, None, ReturnWhen::AllCompleted);
 /// assert_eq!(done.done.len(), 2);
-/// # Ok::<(), tandem::executor::SubmitError>(())
+/// # Ok::<(), pytandem::executor::SubmitError>(())
 /// ```
 pub trait Waitable: sealed::Sealed {
     /// The task's untyped core. Not part of the public API.
@@ -191,7 +191,7 @@ impl<W> fmt::Debug for DoneAndNotDone<W> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tandem::executor::{wait, ReturnWhen, ThreadPoolExecutor};
+/// use pytandem::executor::{wait, ReturnWhen, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let tasks: Vec<_> = (0..4).map(|i| pool.submit(move || i * i).unwrap()).collect();
@@ -269,7 +269,7 @@ where
 /// (by reference) is yielded once, as in Python.
 ///
 /// ```
-/// use tandem::executor::{as_completed, ThreadPoolExecutor};
+/// use pytandem::executor::{as_completed, ThreadPoolExecutor};
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// // Python: future_to_url = {executor.submit(load, url): url for url in urls}
@@ -282,7 +282,7 @@ where
 /// }
 /// seen.sort();
 /// assert_eq!(seen, [("a.example", 9), ("b.example", 9), ("c.example", 9)]);
-/// # Ok::<(), tandem::executor::TimeoutError>(())
+/// # Ok::<(), pytandem::executor::TimeoutError>(())
 /// ```
 pub fn as_completed<I, W>(tasks: I, timeout: Option<Duration>) -> AsCompleted<W>
 where

@@ -109,8 +109,8 @@ impl BarrierState {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::{Barrier, Process};
+/// pytandem::process::init();
+/// use pytandem::process::{Barrier, Process};
 ///
 /// fn meet(barrier: Barrier) -> usize {
 ///     barrier.wait().unwrap()

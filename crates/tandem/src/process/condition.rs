@@ -47,9 +47,9 @@ unsafe impl SharedState for CondState {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
+/// pytandem::process::init();
 /// use std::time::Duration;
-/// use tandem::process::{Condition, Process};
+/// use pytandem::process::{Condition, Process};
 ///
 /// fn produce(items: Condition<u32>) {
 ///     let mut g = items.acquire().unwrap();

@@ -32,8 +32,8 @@ unsafe impl SharedState for EventState {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::{Event, Process};
+/// pytandem::process::init();
+/// use pytandem::process::{Event, Process};
 ///
 /// fn wait_for_start(start: Event) -> bool {
 ///     start.wait_timeout(std::time::Duration::from_secs(30))

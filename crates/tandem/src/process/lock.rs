@@ -102,8 +102,8 @@ unsafe impl SharedState for LockState {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::{Lock, Process};
+/// pytandem::process::init();
+/// use pytandem::process::{Lock, Process};
 ///
 /// fn deposit(account: Lock<u64>) {
 ///     for _ in 0..100 {
@@ -271,7 +271,7 @@ unsafe impl SharedState for RLockState {
 ///
 /// # Examples
 /// ```
-/// use tandem::process::RLock;
+/// use pytandem::process::RLock;
 ///
 /// let lock = RLock::new(7u32)?;
 /// let outer = lock.acquire().unwrap();
@@ -389,7 +389,7 @@ impl<T: Pod> fmt::Debug for RLock<T> {
 /// only the owning thread may release an `RLock`.
 ///
 /// ```compile_fail
-/// let lock = tandem::process::RLock::new(()).unwrap();
+/// let lock = pytandem::process::RLock::new(()).unwrap();
 /// let guard = lock.acquire().unwrap();
 /// std::thread::scope(|s| {
 ///     s.spawn(move || drop(guard)); // error: the guard cannot move to another thread

@@ -30,8 +30,8 @@
 //! # Examples
 //! Seed 000's example: a sender and a receiver process joined by a pipe.
 //! ```
-//! tandem::process::init(); // first in main: a child runs its function here and exits
-//! use tandem::process::{Connection, Pipe, Process};
+//! pytandem::process::init(); // first in main: a child runs its function here and exits
+//! use pytandem::process::{Connection, Pipe, Process};
 //!
 //! fn sender(conn: Connection<String>) {
 //!     conn.send(&"Hello from sender!".to_string()).unwrap();
@@ -74,9 +74,9 @@
 //!
 //! # Set-up
 //! A child is this program started again; it must reach [`init`] before doing anything
-//! else. In a binary, call `tandem::process::init()` first in `main` (Python's
+//! else. In a binary, call `pytandem::process::init()` first in `main` (Python's
 //! `if __name__ == "__main__":`). In an integration test file, put
-//! `tandem::child_entry!();` at the top; in a doc test, call `init()` first.
+//! `pytandem::child_entry!();` at the top; in a doc test, call `init()` first.
 
 // What lives where: `spawn/` Process and the child's entry, `supervisor.rs` the thread
 // that starts and reaps children; `pipe.rs` Pipe/Connection over `frame.rs` (framing) and

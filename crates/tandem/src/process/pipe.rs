@@ -27,7 +27,7 @@ use std::time::Duration;
 ///
 /// # Examples
 /// ```
-/// use tandem::process::Pipe;
+/// use pytandem::process::Pipe;
 ///
 /// let (a, b) = Pipe::new::<String>()?;
 /// a.send(&"ping".to_string())?;

@@ -189,8 +189,8 @@ impl SemState {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::{Process, Semaphore};
+/// pytandem::process::init();
+/// use pytandem::process::{Process, Semaphore};
 ///
 /// fn use_a_slot(slots: Semaphore) -> usize {
 ///     let _permit = slots.acquire();

@@ -179,8 +179,8 @@ impl<T: fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 /// # Examples
 /// The race the seeds teach, across processes, fixed with the value's lock:
 /// ```
-/// tandem::process::init(); // first in main: a child runs its function here
-/// use tandem::process::{Process, Value};
+/// pytandem::process::init(); // first in main: a child runs its function here
+/// use pytandem::process::{Process, Value};
 ///
 /// fn add(counter: Value<u64>) {
 ///     for _ in 0..1000 {
@@ -257,7 +257,7 @@ impl<T: Pod> Value<T> {
 ///
 /// # Examples
 /// ```
-/// use tandem::process::Array;
+/// use pytandem::process::Array;
 ///
 /// let a = Array::from_slice(&[1.0f64, 2.0, 3.0])?;
 /// a.set(0, 10.0);
@@ -402,7 +402,7 @@ fn atomics<S: SharedState, T: AtomicRepr>(shared: &Shared<S, T>) -> &[T::Atomic]
 /// # Examples
 /// ```
 /// use std::sync::atomic::Ordering;
-/// use tandem::process::RawValue;
+/// use pytandem::process::RawValue;
 ///
 /// let hits = RawValue::new(0u64)?;
 /// hits.fetch_add(5, Ordering::Relaxed);
@@ -435,7 +435,7 @@ impl<T: AtomicRepr> Deref for RawValue<T> {
 /// # Examples
 /// ```
 /// use std::sync::atomic::Ordering;
-/// use tandem::process::RawArray;
+/// use pytandem::process::RawArray;
 ///
 /// let slots = RawArray::<u32>::new(4)?;
 /// slots[2].store(9, Ordering::Relaxed);

@@ -201,7 +201,7 @@ macro_rules! common_api {
             /// (their lists and deques shrink by themselves).
             ///
             /// ```
-            #[doc = concat!("let q = tandem::queue::", stringify!($Q), "::new();")]
+            #[doc = concat!("let q = pytandem::queue::", stringify!($Q), "::new();")]
             /// q.put_many(0..100_000u32).unwrap();
             /// let _ = q.get_many(99_999).unwrap();
             /// q.shrink_to_fit(); // one item left: the burst's memory goes back

@@ -29,7 +29,7 @@ use super::fifo_core::FifoCore;
 /// # Examples
 /// The seeds' producer/consumer, with a shutdown instead of a `None` sentinel:
 /// ```
-/// use tandem::queue::Queue;
+/// use pytandem::queue::Queue;
 ///
 /// let q = Queue::bounded(16);
 /// let total: u64 = std::thread::scope(|s| {
@@ -45,7 +45,7 @@ use super::fifo_core::FifoCore;
 ///
 /// A work queue with `task_done`/`join`:
 /// ```
-/// use tandem::queue::Queue;
+/// use pytandem::queue::Queue;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// let q = Queue::new();
@@ -73,7 +73,7 @@ use super::fifo_core::FifoCore;
 /// only then — items that cannot cross threads cannot cross through a queue either:
 /// ```compile_fail
 /// use std::rc::Rc;
-/// use tandem::queue::Queue;
+/// use pytandem::queue::Queue;
 ///
 /// let q = Queue::new();
 /// q.put(Rc::new(1)).unwrap(); // Rc is not Send...

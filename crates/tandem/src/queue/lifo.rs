@@ -19,7 +19,7 @@ use super::core::{checked_bound, python_maxsize, Core, Policy};
 ///
 /// # Examples
 /// ```
-/// use tandem::queue::LifoQueue;
+/// use pytandem::queue::LifoQueue;
 ///
 /// let stack = LifoQueue::new();
 /// stack.put_many(["a", "b", "c"]).unwrap();

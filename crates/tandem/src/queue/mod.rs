@@ -1,7 +1,7 @@
 //! Python's `queue` module: blocking queues for threads, with shutdown instead of sentinels.
 //!
 //! ```
-//! use tandem::queue::Queue;
+//! use pytandem::queue::Queue;
 //!
 //! // Python: q = queue.Queue(maxsize=4); a producer; consumers; a None per consumer to stop.
 //! let q = Queue::bounded(4);

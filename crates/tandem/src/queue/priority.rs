@@ -23,7 +23,7 @@ use super::core::{checked_bound, python_maxsize, Core, Policy};
 ///
 /// # Examples
 /// ```
-/// use tandem::queue::PriorityQueue;
+/// use pytandem::queue::PriorityQueue;
 ///
 /// let q = PriorityQueue::new();
 /// q.put_many([(2, "write report"), (1, "fix outage"), (3, "tidy desk")]).unwrap();
@@ -35,7 +35,7 @@ use super::core::{checked_bound, python_maxsize, Core, Policy};
 /// give the item an `Ord` that looks at the priority alone:
 /// ```
 /// use std::cmp::Ordering;
-/// use tandem::queue::PriorityQueue;
+/// use pytandem::queue::PriorityQueue;
 ///
 /// struct Job { priority: u8, name: &'static str }
 /// impl Ord for Job {
@@ -64,7 +64,7 @@ use super::core::{checked_bound, python_maxsize, Core, Policy};
 /// crate such as `ordered-float`:
 /// ```
 /// use std::cmp::Ordering;
-/// use tandem::queue::PriorityQueue;
+/// use pytandem::queue::PriorityQueue;
 ///
 /// #[derive(Debug, Clone, Copy, PartialEq)]
 /// struct Priority(f64);

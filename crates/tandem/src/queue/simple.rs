@@ -21,7 +21,7 @@ use super::fifo_core::FifoCore;
 ///
 /// # Examples
 /// ```
-/// use tandem::queue::SimpleQueue;
+/// use pytandem::queue::SimpleQueue;
 ///
 /// let q = SimpleQueue::new();
 /// let words: Vec<String> = std::thread::scope(|s| {

@@ -32,7 +32,7 @@ use crate::wait::Deadline;
 ///
 /// # Examples
 /// ```
-/// use tandem::sync::BoundedSemaphore;
+/// use pytandem::sync::BoundedSemaphore;
 ///
 /// let sem = BoundedSemaphore::new(2);
 /// sem.acquire().forget(); // Python: sem.acquire()

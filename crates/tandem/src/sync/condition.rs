@@ -172,7 +172,7 @@ impl<T> ConditionLock for RLock<T> {}
 /// # Examples
 /// The seeds' producer and consumer: the flag lives inside the condition.
 /// ```
-/// use tandem::sync::Condition;
+/// use pytandem::sync::Condition;
 ///
 /// let data_ready = Condition::new(false);
 /// std::thread::scope(|s| {
@@ -193,7 +193,7 @@ impl<T> ConditionLock for RLock<T> {}
 /// A bounded buffer, with `wait_for` doing the loop:
 /// ```
 /// use std::collections::VecDeque;
-/// use tandem::sync::Condition;
+/// use pytandem::sync::Condition;
 ///
 /// let buffer = Condition::new(VecDeque::new());
 /// let consumed: u32 = std::thread::scope(|s| {
@@ -223,12 +223,12 @@ impl<T> ConditionLock for RLock<T> {}
 /// `_acquire_restore`). Its guards give `&T`, so put what changes in a `Cell`, `RefCell` or
 /// atomic:
 /// ```compile_fail
-/// let cond = tandem::sync::Condition::new_reentrant(0);
+/// let cond = pytandem::sync::Condition::new_reentrant(0);
 /// *cond.acquire() += 1; // error: no `&mut` through a re-entrant guard
 /// ```
 /// ```
 /// use std::cell::Cell;
-/// use tandem::sync::Condition;
+/// use pytandem::sync::Condition;
 ///
 /// let cond = Condition::new_reentrant(Cell::new(0));
 /// std::thread::scope(|s| {
@@ -249,7 +249,7 @@ impl<T> ConditionLock for RLock<T> {}
 /// - The condition owns its lock and the data; `wait` and `notify` are on the guard, so they
 ///   cannot be called without holding the lock (Python raises `RuntimeError`):
 ///   ```compile_fail
-///   let cond = tandem::sync::Condition::new(());
+///   let cond = pytandem::sync::Condition::new(());
 ///   cond.notify_one(); // error: no such method on `Condition`: acquire it first
 ///   ```
 /// - `notify(n)` and `notify_all()` return how many waiters they woke, and `wait_timeout`
@@ -510,7 +510,7 @@ impl<T> ConditionGuard<'_, T, Lock<T>> {
     /// is false; every check after a wake-up also holds the lock.
     ///
     /// ```
-    /// use tandem::sync::Condition;
+    /// use pytandem::sync::Condition;
     ///
     /// let items = Condition::new(Vec::<u32>::new());
     /// std::thread::scope(|s| {
@@ -539,7 +539,7 @@ impl<T> ConditionGuard<'_, T, Lock<T>> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tandem::sync::Condition;
+    /// use pytandem::sync::Condition;
     ///
     /// let items = Condition::new(Vec::<u32>::new());
     /// let mut guard = items.acquire();

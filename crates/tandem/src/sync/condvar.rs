@@ -33,7 +33,7 @@ use crate::wait::Deadline;
 /// Two conditions over one lock: a bounded buffer.
 /// ```
 /// use std::collections::VecDeque;
-/// use tandem::sync::{Condvar, Lock};
+/// use pytandem::sync::{Condvar, Lock};
 ///
 /// let buffer = Lock::new(VecDeque::new());
 /// let (not_empty, not_full) = (Condvar::new(), Condvar::new());

@@ -63,7 +63,7 @@ fn started_before(waiter: usize, set: usize) -> bool {
 /// Workers wait at the start line until the main thread fires the event:
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use tandem::sync::Event;
+/// use pytandem::sync::Event;
 ///
 /// let start = Event::new();
 /// let started = AtomicUsize::new(0);

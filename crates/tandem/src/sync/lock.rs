@@ -27,7 +27,7 @@ use crate::wait::Deadline;
 /// The seeds' lost-update race, fixed: the counter lives inside the lock, so it cannot be
 /// touched without holding it.
 /// ```
-/// use tandem::sync::Lock;
+/// use pytandem::sync::Lock;
 ///
 /// let counter = Lock::new(0);
 /// std::thread::scope(|s| {
@@ -69,7 +69,7 @@ use crate::wait::Deadline;
 /// watchdog report such a hang as a deadlock of one thread, naming the thread, the lock
 /// and the line that first took it.
 /// ```no_run
-/// use tandem::sync::Lock;
+/// use pytandem::sync::Lock;
 ///
 /// let lock = Lock::new(0);
 /// let guard = lock.acquire();
@@ -104,7 +104,7 @@ impl<T> Lock<T> {
     /// this is [`Lock::new`].
     ///
     /// ```
-    /// use tandem::{diagnostics, sync::Lock};
+    /// use pytandem::{diagnostics, sync::Lock};
     ///
     /// let accounts: Vec<Lock<i64>> = (0..4)
     ///     .map(|i| Lock::named(100, format!("accounts[{i}]")))
@@ -215,7 +215,7 @@ impl<T: Clone> Lock<T> {
     /// the update may need to undo, or check before changing anything.
     ///
     /// ```
-    /// use tandem::sync::Lock;
+    /// use pytandem::sync::Lock;
     ///
     /// let accounts = Lock::new(vec![100, 50]);
     /// // Move 80 from account 1 to account 0, refusing overdrafts: nothing changes.
@@ -244,7 +244,7 @@ impl Lock<()> {
     /// [`ReleaseError::Unlocked`] if the lock was not held.
     ///
     /// ```
-    /// use tandem::sync::Lock;
+    /// use pytandem::sync::Lock;
     ///
     /// let lock = Lock::new(());
     /// lock.acquire().forget(); // Python: lock.acquire()

@@ -185,7 +185,7 @@ fn lock_in_order(raws: &[&RawLock], how: Take) -> bool {
 /// second.lock:` — by hand, and with a hang if `a is b`.
 ///
 /// ```
-/// use tandem::sync::{acquire_all, Lock};
+/// use pytandem::sync::{acquire_all, Lock};
 ///
 /// let (alice, bob) = (Lock::new(100), Lock::new(50));
 /// std::thread::scope(|s| {

@@ -50,7 +50,7 @@ use crate::wait::Deadline;
 /// The seeds' recursive function that re-enters the lock it already holds:
 /// ```
 /// use std::cell::Cell;
-/// use tandem::sync::RLock;
+/// use pytandem::sync::RLock;
 ///
 /// // Python: rlock = threading.RLock(); def visit(n): with rlock: ... visit(n - 1)
 /// fn visit(rlock: &RLock<Cell<u32>>, depth: u32) {
@@ -322,8 +322,8 @@ impl RLock<()> {
     /// live guard, `release` returns [`ReleaseError::HeldByGuard`] and changes nothing.
     ///
     /// ```
-    /// use tandem::sync::RLock;
-    /// use tandem::ReleaseError;
+    /// use pytandem::sync::RLock;
+    /// use pytandem::ReleaseError;
     ///
     /// let rlock = RLock::new(());
     /// rlock.acquire().forget(); // Python: rlock.acquire()
@@ -382,7 +382,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
 ///
 /// `!Send`: the level must be released by the thread that owns the lock.
 /// ```compile_fail
-/// use tandem::sync::RLock;
+/// use pytandem::sync::RLock;
 ///
 /// let lock = RLock::new(0);
 /// let guard = lock.acquire();

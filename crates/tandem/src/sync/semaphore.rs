@@ -179,7 +179,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 /// At most three of five workers use the resource at the same time:
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use tandem::sync::Semaphore;
+/// use pytandem::sync::Semaphore;
 ///
 /// let pool = Semaphore::new(3);
 /// let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -199,7 +199,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 ///
 /// Python style, without a permit:
 /// ```
-/// use tandem::sync::Semaphore;
+/// use pytandem::sync::Semaphore;
 ///
 /// let sem = Semaphore::new(0); // 0 is allowed: everyone waits for a release
 /// sem.release_n(2);
@@ -356,7 +356,7 @@ impl Semaphore {
     /// (Python's `sem.release()`), so a plain semaphore may grow past its initial value.
     ///
     /// ```
-    /// use tandem::sync::Semaphore;
+    /// use pytandem::sync::Semaphore;
     ///
     /// let sem = Semaphore::new(0);
     /// sem.release(); // Python: sem.release()

@@ -65,7 +65,7 @@ struct Inner<T: Send> {
 /// # Examples
 /// The seeds' thread-local storage: each thread stores its own name and reads back its own.
 /// ```
-/// use tandem::thread::{self, Builder, Local};
+/// use pytandem::thread::{self, Builder, Local};
 /// use std::sync::Arc;
 ///
 /// let name_here = Arc::new(Local::new());
@@ -126,7 +126,7 @@ impl<T: Send + 'static> Local<T> {
     /// with an `__init__`.
     ///
     /// ```
-    /// use tandem::thread::Local;
+    /// use pytandem::thread::Local;
     ///
     /// let calls = Local::with_init(|| 0u32);
     /// calls.with(|n| *n += 1);
@@ -184,7 +184,7 @@ impl<T: Send + 'static> Local<T> {
     /// initializer is not used here). The value stays lent while the [`Ref`] lives.
     ///
     /// ```
-    /// use tandem::thread::Local;
+    /// use pytandem::thread::Local;
     ///
     /// let greeting = Local::new();
     /// assert_eq!(*greeting.get_or(|| "hello".to_string()), "hello");

@@ -10,7 +10,7 @@
 //!   module-level functions.
 //!
 //! ```
-//! use tandem::thread::{self, Builder};
+//! use pytandem::thread::{self, Builder};
 //!
 //! // Python:
 //! //   t = threading.Thread(target=worker, args=("a", 3), name="worker-1"); t.start()
@@ -75,10 +75,10 @@ pub(crate) fn set_current_ident(ident: u64) {
 /// by tandem has the identifier its [`JoinHandle::ident`] reports.
 ///
 /// ```
-/// let here = tandem::thread::current_ident();
-/// let there = tandem::thread::spawn(tandem::thread::current_ident).unwrap().join().unwrap();
+/// let here = pytandem::thread::current_ident();
+/// let there = pytandem::thread::spawn(pytandem::thread::current_ident).unwrap().join().unwrap();
 /// assert_ne!(here, there);
-/// assert_eq!(here, tandem::thread::current_ident());
+/// assert_eq!(here, pytandem::thread::current_ident());
 /// ```
 #[doc(alias = "get_ident")]
 pub fn current_ident() -> u64 {
@@ -115,10 +115,10 @@ pub fn current_native_id() -> Option<u64> {
 ///
 /// ```
 /// let (tx, rx) = std::sync::mpsc::channel::<()>();
-/// let before = tandem::thread::active_count();
+/// let before = pytandem::thread::active_count();
 /// assert!(before >= 1); // the main thread
-/// let worker = tandem::thread::spawn(move || rx.recv())?;
-/// assert_eq!(tandem::thread::active_count(), before + 1);
+/// let worker = pytandem::thread::spawn(move || rx.recv())?;
+/// assert_eq!(pytandem::thread::active_count(), before + 1);
 /// tx.send(()).unwrap();
 /// worker.join().unwrap().unwrap();
 /// # Ok::<(), std::io::Error>(())

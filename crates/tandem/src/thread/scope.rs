@@ -21,7 +21,7 @@ use super::{Builder, ThreadPanic};
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
-/// use tandem::thread;
+/// use pytandem::thread;
 ///
 /// let total = AtomicU32::new(0);
 /// let names = thread::scope(|s| {
@@ -129,7 +129,7 @@ impl<'scope, 'env> ScopedBuilder<'scope, 'env> {
     {
         match self.try_spawn(f) {
             Ok(handle) => handle,
-            Err(e) => panic!("tandem::thread::scope could not spawn a thread: {e}"),
+            Err(e) => panic!("pytandem::thread::scope could not spawn a thread: {e}"),
         }
     }
 

@@ -33,7 +33,7 @@ pub(super) fn active_count() -> usize {
 /// Returns the error of the operating system if it cannot create a thread.
 ///
 /// ```
-/// let handle = tandem::thread::spawn(|| 6 * 7)?;
+/// let handle = pytandem::thread::spawn(|| 6 * 7)?;
 /// assert!(handle.name().starts_with("Thread-"));
 /// assert_eq!(handle.join().unwrap(), 42);
 /// # Ok::<(), std::io::Error>(())
@@ -55,7 +55,7 @@ where
 /// | `t.start()` | `spawn` starts the thread at once |
 ///
 /// ```
-/// use tandem::thread::Builder;
+/// use pytandem::thread::Builder;
 ///
 /// fn worker(label: &str, count: usize) -> usize {
 ///     (0..count).map(|i| format!("{label}: {i}").len()).sum()
@@ -261,7 +261,7 @@ impl<T> JoinHandle<T> {
     /// ```
     /// use std::time::Duration;
     /// let (go, wait) = std::sync::mpsc::channel::<()>();
-    /// let worker = tandem::thread::spawn(move || wait.recv().is_ok())?;
+    /// let worker = pytandem::thread::spawn(move || wait.recv().is_ok())?;
     /// let joiner = worker.joiner();
     /// let watchers: Vec<_> = (0..3)
     ///     .map(|_| {
@@ -297,7 +297,7 @@ impl<T> JoinHandle<T> {
     /// ```
     /// use std::sync::mpsc;
     /// use std::time::Duration;
-    /// use tandem::thread::{self, JoinTimeoutError};
+    /// use pytandem::thread::{self, JoinTimeoutError};
     ///
     /// let (go, wait) = mpsc::channel::<()>();
     /// let handle = thread::spawn(move || wait.recv().map(|()| "done"))?;

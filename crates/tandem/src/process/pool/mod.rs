@@ -216,8 +216,8 @@ impl std::error::Error for PoolError {}
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::ProcessPoolExecutor;
+/// pytandem::process::init();
+/// use pytandem::process::ProcessPoolExecutor;
 ///
 /// fn square(x: u64) -> u64 {
 ///     x * x

@@ -25,8 +25,8 @@ use super::{PoolBuilder, PoolError, ProcessPoolExecutor, ProcessTask, WorkerErro
 /// A worker that dies fails only the task (or chunk) it ran — Python's `Pool` hangs.
 ///
 /// ```
-/// tandem::process::init();
-/// use tandem::process::Pool;
+/// pytandem::process::init();
+/// use pytandem::process::Pool;
 ///
 /// fn square(x: u32) -> u32 {
 ///     x * x

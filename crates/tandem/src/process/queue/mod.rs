@@ -247,8 +247,8 @@ macro_rules! bounded_methods {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::{Process, Queue};
+/// pytandem::process::init();
+/// use pytandem::process::{Process, Queue};
 ///
 /// fn produce(q: Queue<String>) {
 ///     for i in 0..3 {
@@ -302,8 +302,8 @@ impl Queue<()> {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::{JoinableQueue, Process};
+/// pytandem::process::init();
+/// use pytandem::process::{JoinableQueue, Process};
 ///
 /// fn worker(q: JoinableQueue<u32>) {
 ///     while let Ok(n) = q.get() {
@@ -373,7 +373,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
 /// as [`Queue`] (Python's is a pipe with a lock; tandem's has no pipe at all).
 ///
 /// ```
-/// use tandem::process::SimpleQueue;
+/// use pytandem::process::SimpleQueue;
 ///
 /// let q = SimpleQueue::new()?;
 /// q.put(1u8).unwrap();

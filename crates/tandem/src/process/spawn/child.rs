@@ -86,7 +86,7 @@ pub(super) fn send_text(channel: &Channel, tag: u8, message: &str) {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
+/// pytandem::process::init();
 /// // ... the program: children started from here run their function inside init()
 /// ```
 ///
@@ -105,7 +105,7 @@ pub fn init() {
 /// runs it before `main`. In a parent it only looks up one environment variable.
 ///
 /// ```
-/// tandem::child_entry!();
+/// pytandem::child_entry!();
 /// # fn main() {}
 /// ```
 #[macro_export]

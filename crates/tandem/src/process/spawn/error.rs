@@ -40,7 +40,7 @@ impl fmt::Display for SpawnError {
             }
             SpawnError::NotInitialized => f.write_str(
                 "this process was started by tandem as a child, but its main never called \
-                 tandem::process::init(): call it first in main (or put tandem::child_entry!() \
+                 pytandem::process::init(): call it first in main (or put pytandem::child_entry!() \
                  in a test file)",
             ),
             SpawnError::Io(e) => write!(f, "the child process could not be started: {e}"),
@@ -137,7 +137,7 @@ impl fmt::Display for ProcessError {
             ProcessError::Exited { pid, code } => write!(
                 f,
                 "child process {pid} exited with code {code} before its function returned (it \
-                 called exit, or its main did not call tandem::process::init() first)"
+                 called exit, or its main did not call pytandem::process::init() first)"
             ),
             ProcessError::Refused { pid, message } => {
                 write!(

@@ -164,11 +164,11 @@ pub fn cpu_count() -> usize {
 /// Settings for a child process (Python's `Process(name=…, daemon=…)` keywords).
 ///
 /// ```
-/// tandem::process::init();
-/// use tandem::process::Process;
+/// pytandem::process::init();
+/// use pytandem::process::Process;
 ///
 /// fn greet(who: String) -> String {
-///     format!("hello {who} from {}", tandem::process::current_process().name)
+///     format!("hello {who} from {}", pytandem::process::current_process().name)
 /// }
 ///
 /// let child = Process::builder().name("greeter").spawn(greet, "bob".to_string())?;
@@ -311,8 +311,8 @@ impl Builder {
 ///
 /// # Examples
 /// ```
-/// tandem::process::init();
-/// use tandem::process::Process;
+/// pytandem::process::init();
+/// use pytandem::process::Process;
 ///
 /// fn square(x: u64) -> u64 {
 ///     x * x

@@ -43,7 +43,7 @@ use engine::*;
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use tandem::sync::Barrier;
+/// use pytandem::sync::Barrier;
 ///
 /// let ready = Arc::new(AtomicUsize::new(0));
 /// let r = Arc::clone(&ready);
@@ -65,13 +65,13 @@ use engine::*;
 /// });
 /// indices.sort();
 /// assert_eq!(indices, [0, 1, 2, 3]);
-/// # Ok::<(), tandem::sync::InvalidPartiesError>(())
+/// # Ok::<(), pytandem::sync::InvalidPartiesError>(())
 /// ```
 ///
 /// Breaking and repairing: a timed-out wait breaks the barrier for everyone until `reset`.
 /// ```
 /// use std::time::Duration;
-/// use tandem::sync::{Barrier, BrokenReason};
+/// use pytandem::sync::{Barrier, BrokenReason};
 ///
 /// let barrier = Barrier::new(2)?;
 /// let err = barrier.wait_timeout(Duration::from_millis(10)).unwrap_err(); // nobody came
@@ -83,7 +83,7 @@ use engine::*;
 ///     s.spawn(|| barrier.wait().unwrap());
 ///     barrier.wait().unwrap();
 /// });
-/// # Ok::<(), tandem::sync::InvalidPartiesError>(())
+/// # Ok::<(), pytandem::sync::InvalidPartiesError>(())
 /// ```
 ///
 /// # Differences from Python
@@ -245,7 +245,7 @@ impl fmt::Debug for Barrier {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tandem::sync::Barrier;
+/// use pytandem::sync::Barrier;
 ///
 /// // Python: threading.Barrier(3, action=lambda: print("all here"), timeout=5)
 /// let barrier = Barrier::builder(3)
@@ -255,7 +255,7 @@ impl fmt::Debug for Barrier {
 /// assert_eq!(barrier.parties(), 3);
 /// assert_eq!(barrier.timeout(), Some(Duration::from_secs(5)));
 /// assert!(Barrier::builder(0).build().is_err());
-/// # Ok::<(), tandem::sync::InvalidPartiesError>(())
+/// # Ok::<(), pytandem::sync::InvalidPartiesError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct BarrierBuilder {
