@@ -55,6 +55,10 @@ use super::core::{spin_while, GetFail, PutFail, Wait};
 use super::error::TaskDoneError;
 use super::list::{count_add, count_sub, List, PopFail, PushFail, BLOCK_CAP as LIST_BLOCK};
 
+/// Rounds of eager spinning (8 spin hints each) of a get that found the queue empty, before
+/// `spin_while`'s yields. None under loom, where a spin is a yield (see `spin_while`).
+const EAGER_SPINS: usize = if cfg!(tandem_loom) { 0 } else { 64 };
+
 /// Unpark token: woken to look again.
 const TOKEN_NORMAL: UnparkToken = wait::DEFAULT_UNPARK_TOKEN;
 /// Unpark token: woken done — a getter's item is in its slot, a putter's item is in the list.
@@ -457,11 +461,9 @@ impl<T> FifoCore<T> {
                 // A producer that keeps up is usually a few hundred cycles away: spin on the
                 // CPU for that long (about a microsecond, bounded) before the yields of
                 // `spin_while`, so a get waiting for the next item rarely sleeps.
-                // (Not under loom, where a spin is a yield: see `spin_while`.)
-                for _ in 0..if cfg!(tandem_loom) { 0 } else { 64 } {
-                    if !empty() {
-                        break;
-                    }
+                let mut rounds = EAGER_SPINS;
+                while rounds > 0 && empty() {
+                    rounds -= 1;
                     for _ in 0..8 {
                         crate::primitive::spin_loop();
                     }

@@ -31,6 +31,7 @@
 // `error.rs` the error types; `iter.rs` the iterators.
 
 mod api;
+mod common;
 pub(crate) mod core;
 mod error;
 mod fifo;
