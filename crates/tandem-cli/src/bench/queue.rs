@@ -121,46 +121,6 @@ fn burst<'a>(
     ])
 }
 
-/// The LIFO baseline: a bounded `Vec` stack under a mutex with a condition variable for
-/// each side, what one writes by hand with std (Python's `queue.LifoQueue` design).
-struct MutexStack {
-    stack: Mutex<Vec<u64>>,
-    not_empty: Condvar,
-    not_full: Condvar,
-}
-
-impl MutexStack {
-    fn new() -> Self {
-        MutexStack {
-            stack: Mutex::new(Vec::with_capacity(BOUND)),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-        }
-    }
-
-    fn put(&self, x: u64) {
-        let mut stack = self.stack.lock().unwrap();
-        while stack.len() >= BOUND {
-            stack = self.not_full.wait(stack).unwrap();
-        }
-        stack.push(x);
-        drop(stack);
-        self.not_empty.notify_one();
-    }
-
-    fn get(&self) -> u64 {
-        let mut stack = self.stack.lock().unwrap();
-        loop {
-            if let Some(x) = stack.pop() {
-                drop(stack);
-                self.not_full.notify_one();
-                return x;
-            }
-            stack = self.not_empty.wait(stack).unwrap();
-        }
-    }
-}
-
 /// A cheap deterministic key sequence (splitmix64), so priority benchmarks reorder.
 fn key(i: u64) -> u64 {
     let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -169,42 +129,74 @@ fn key(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The priority baseline: what one writes by hand with std — a bounded heap under a mutex,
-/// with a condition variable for each side (Python's `queue.PriorityQueue` design).
-struct MutexHeap {
-    heap: Mutex<BinaryHeap<Reverse<u64>>>,
+/// A buffer a std baseline keeps under its mutex: a stack or a heap.
+trait Buffer: Default {
+    fn push(&mut self, x: u64);
+    fn pop(&mut self) -> Option<u64>;
+    fn len(&self) -> usize;
+}
+
+impl Buffer for Vec<u64> {
+    fn push(&mut self, x: u64) {
+        Vec::push(self, x);
+    }
+    fn pop(&mut self) -> Option<u64> {
+        Vec::pop(self)
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+impl Buffer for BinaryHeap<Reverse<u64>> {
+    fn push(&mut self, x: u64) {
+        BinaryHeap::push(self, Reverse(x));
+    }
+    fn pop(&mut self) -> Option<u64> {
+        BinaryHeap::pop(self).map(|Reverse(x)| x)
+    }
+    fn len(&self) -> usize {
+        BinaryHeap::len(self)
+    }
+}
+
+/// The LIFO and priority baselines: what one writes by hand with std — a bounded stack
+/// (`Vec`) or heap (`BinaryHeap`) under a mutex, with a condition variable for each side
+/// (Python's `queue.LifoQueue` / `PriorityQueue` design).
+struct MutexQueue<B> {
+    buffer: Mutex<B>,
     not_empty: Condvar,
     not_full: Condvar,
 }
 
-impl MutexHeap {
+impl<B: Buffer> MutexQueue<B> {
     fn new() -> Self {
-        MutexHeap {
-            heap: Mutex::new(BinaryHeap::with_capacity(BOUND)),
+        MutexQueue {
+            buffer: Mutex::new(B::default()),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
         }
     }
 
     fn put(&self, x: u64) {
-        let mut heap = self.heap.lock().unwrap();
-        while heap.len() >= BOUND {
-            heap = self.not_full.wait(heap).unwrap();
+        let mut buffer = self.buffer.lock().unwrap();
+        while buffer.len() >= BOUND {
+            buffer = self.not_full.wait(buffer).unwrap();
         }
-        heap.push(Reverse(x));
-        drop(heap);
+        buffer.push(x);
+        drop(buffer);
         self.not_empty.notify_one();
     }
 
     fn get(&self) -> u64 {
-        let mut heap = self.heap.lock().unwrap();
+        let mut buffer = self.buffer.lock().unwrap();
         loop {
-            if let Some(Reverse(x)) = heap.pop() {
-                drop(heap);
+            if let Some(x) = buffer.pop() {
+                drop(buffer);
                 self.not_full.notify_one();
                 return x;
             }
-            heap = self.not_empty.wait(heap).unwrap();
+            buffer = self.not_empty.wait(buffer).unwrap();
         }
     }
 }
@@ -346,7 +338,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             )
         })
         .native("std", |iters| {
-            let q = MutexHeap::new();
+            let q = MutexQueue::<BinaryHeap<Reverse<u64>>>::new();
             pipe(
                 1,
                 iters,
@@ -379,7 +371,7 @@ pub(crate) fn benches() -> Vec<Bench> {
             )
         })
         .native("std", |iters| {
-            let q = MutexStack::new();
+            let q = MutexQueue::<Vec<u64>>::new();
             pipe(
                 1,
                 iters,

@@ -63,10 +63,11 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::diagnostics::{self, PrimitiveKind};
 use crate::primitive::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Lock, LockGuard};
-use crate::wait::{self, Deadline, FilterOp, ParkResult, SpinWait, UnparkResult, UnparkToken};
+use crate::wait::{self, Deadline, ParkResult, SpinWait, UnparkToken};
 
 pub(crate) use super::common::{checked_bound, python_maxsize, GetFail, PutFail, Wait};
 use super::error::TaskDoneError;
+use super::waiters::Waiters;
 
 /// A buffer policy: where `push` puts an item and which item `pop` takes.
 pub(crate) trait Policy {
@@ -148,18 +149,14 @@ pub(crate) struct Core<P> {
     shut: AtomicBool,
     /// A joiner may be parked on `unfinished`.
     joiners: AtomicBool,
-    /// Getters registered to park on "not empty" (this field's address is the key).
-    getters: AtomicUsize,
-    /// Putters registered to park on "not full" (this field's address is the key).
-    putters: AtomicUsize,
+    /// Getters waiting for an item ("not empty").
+    getters: Waiters,
+    /// Putters waiting for room ("not full").
+    putters: Waiters,
     /// Items put and not yet `task_done`; its address is the "all tasks done" key.
     unfinished: AtomicUsize,
     /// `usize::MAX` for an unbounded queue.
     maxsize: usize,
-    /// Getters in the wait queue right now (a subset of `getters`).
-    parked_getters: AtomicUsize,
-    /// Putters in the wait queue right now (a subset of `putters`).
-    parked_putters: AtomicUsize,
     /// Diagnostics: name and wait statistics (zero-sized without the feature).
     tag: diagnostics::Tag,
 }
@@ -199,12 +196,10 @@ impl<P: Policy> Core<P> {
             occupied: AtomicUsize::new(0),
             shut: AtomicBool::new(false),
             joiners: AtomicBool::new(false),
-            getters: AtomicUsize::new(0),
-            putters: AtomicUsize::new(0),
+            getters: Waiters::new(),
+            putters: Waiters::new(),
             unfinished: AtomicUsize::new(0),
             maxsize,
-            parked_getters: AtomicUsize::new(0),
-            parked_putters: AtomicUsize::new(0),
             tag: diagnostics::Tag::new(),
         }
     }
@@ -243,13 +238,13 @@ impl<P: Policy> Core<P> {
     /// Threads parked waiting for an item (a snapshot; for tests and diagnostics).
     #[inline]
     pub(crate) fn waiting_getters(&self) -> usize {
-        self.parked_getters.load(Ordering::Relaxed)
+        self.getters.parked()
     }
 
     /// Threads parked waiting for room (a snapshot; for tests and diagnostics).
     #[inline]
     pub(crate) fn waiting_putters(&self) -> usize {
-        self.parked_putters.load(Ordering::Relaxed)
+        self.putters.parked()
     }
 
     /// Threads registered to wait for an item or for room, parked or on their way (for the
@@ -257,17 +252,17 @@ impl<P: Policy> Core<P> {
     #[cfg(all(test, tandem_loom))]
     fn registered(&self) -> (usize, usize) {
         (
-            self.getters.load(Ordering::Relaxed),
-            self.putters.load(Ordering::Relaxed),
+            self.getters.registered(Ordering::Relaxed),
+            self.putters.registered(Ordering::Relaxed),
         )
     }
 
     /// The registration count and the parked count of one side.
     #[inline]
-    fn counts(&self, side: Side) -> (&AtomicUsize, &AtomicUsize) {
+    fn side(&self, side: Side) -> &Waiters {
         match side {
-            Side::Items => (&self.getters, &self.parked_getters),
-            Side::Slots => (&self.putters, &self.parked_putters),
+            Side::Items => &self.getters,
+            Side::Slots => &self.putters,
         }
     }
 
@@ -385,7 +380,7 @@ impl<P: Policy> Core<P> {
             let n = self.unfinished.load(Ordering::Relaxed);
             self.unfinished.store(n + added, Ordering::Relaxed);
         }
-        let promise = added.min(self.getters.load(Ordering::Relaxed));
+        let promise = added.min(self.getters.registered(Ordering::Relaxed));
         inner.promised_items += promise;
         self.publish(&inner);
         drop(inner);
@@ -430,7 +425,7 @@ impl<P: Policy> Core<P> {
             self.unfinished.store(n + added, Ordering::Relaxed);
         }
         let avail = inner.buf.len() - inner.promised_items;
-        let promise = avail.min(self.getters.load(Ordering::Relaxed));
+        let promise = avail.min(self.getters.registered(Ordering::Relaxed));
         inner.promised_items += promise;
         self.publish(&inner);
         drop(inner);
@@ -451,7 +446,7 @@ impl<P: Policy> Core<P> {
             spin_while(full);
             return false;
         }
-        self.putters.fetch_add(1, Ordering::Relaxed);
+        self.putters.register(Ordering::Relaxed);
         drop(inner);
         self.park(Side::Slots, full, deadline)
     }
@@ -538,7 +533,7 @@ impl<P: Policy> Core<P> {
     /// registered putters, publishes, unlocks, and wakes the promised putters.
     #[inline]
     fn after_get(&self, mut inner: Guard<'_, P>, removed: usize) {
-        let promise = removed.min(self.putters.load(Ordering::Relaxed));
+        let promise = removed.min(self.putters.registered(Ordering::Relaxed));
         inner.promised_slots += promise;
         self.publish(&inner);
         drop(inner);
@@ -558,7 +553,7 @@ impl<P: Policy> Core<P> {
             spin_while(empty);
             return false;
         }
-        self.getters.fetch_add(1, Ordering::Relaxed);
+        self.getters.register(Ordering::Relaxed);
         drop(inner);
         self.park(Side::Items, empty, deadline)
     }
@@ -584,7 +579,7 @@ impl<P: Policy> Core<P> {
             Side::Slots => inner.promised_slots -= unused,
         }
         self.publish(&inner);
-        let waiting = self.counts(side).0.load(Ordering::Relaxed);
+        let waiting = self.side(side).registered(Ordering::Relaxed);
         drop(inner);
         if waiting != 0 {
             self.wake(side, unused, TOKEN_NORMAL);
@@ -699,10 +694,10 @@ impl<P: Policy> Core<P> {
                 }
             }
         }
-        if self.getters.load(Ordering::Relaxed) != 0 {
+        if self.getters.registered(Ordering::Relaxed) != 0 {
             self.wake(Side::Items, usize::MAX, TOKEN_NORMAL);
         }
-        if self.putters.load(Ordering::Relaxed) != 0 {
+        if self.putters.registered(Ordering::Relaxed) != 0 {
             self.wake(Side::Slots, usize::MAX, TOKEN_NORMAL);
         }
         if wake_joiners {
@@ -713,71 +708,19 @@ impl<P: Policy> Core<P> {
 
     // ----- the wait layer --------------------------------------------------------------
 
-    /// Parks on the address of `side`'s registration count while `blocked()` holds (checked
-    /// inside the wait layer's queue lock). The caller has registered itself in that count;
-    /// exactly one of the waker, a failed validation or the time-out takes it out again
-    /// (and out of the parked count, which a successful validation put it in). `true` if
-    /// woken with a promise.
+    /// Parks on `side` while `blocked()` holds (checked inside the wait layer's queue
+    /// lock); the caller has registered on that side. `true` if woken with a promise.
     fn park(&self, side: Side, blocked: impl Fn() -> bool, deadline: Deadline) -> bool {
-        let (count, parked) = self.counts(side);
-        let validate = || {
-            if blocked() {
-                parked.fetch_add(1, Ordering::Relaxed);
-                true
-            } else {
-                count.fetch_sub(1, Ordering::Relaxed);
-                false
-            }
-        };
-        let timed_out = |_key, _was_last| {
-            count.fetch_sub(1, Ordering::Relaxed);
-            parked.fetch_sub(1, Ordering::Relaxed);
-        };
-        diagnostics::wait_intent(PrimitiveKind::Queue, wait::key_of(count), Some(&self.tag));
-        // SAFETY: the key is the address of a field of this queue, so only this queue's
-        // waiters park on it; `validate` and `timed_out` only touch atomics, never panic and
-        // never call back into the wait layer.
-        let result = unsafe {
-            wait::park(
-                wait::key_of(count),
-                validate,
-                || {},
-                timed_out,
-                wait::DEFAULT_PARK_TOKEN,
-                deadline.instant(),
-            )
-        };
+        let result = self
+            .side(side)
+            .park(blocked, wait::DEFAULT_PARK_TOKEN, deadline, &self.tag);
         result == ParkResult::Unparked(TOKEN_PROMISE)
     }
 
-    /// Wakes up to `n` threads parked on `side`'s key, oldest first, with `token`, taking
-    /// each out of the counts; returns how many it woke.
+    /// Wakes up to `n` threads parked on `side`, oldest first, with `token`, taking each
+    /// out of the counts; returns how many it woke.
     fn wake(&self, side: Side, n: usize, token: UnparkToken) -> usize {
-        let (count, parked) = self.counts(side);
-        let key = wait::key_of(count);
-        let callback = |result: UnparkResult| {
-            count.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            parked.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            token
-        };
-        let result = if n == 1 {
-            // SAFETY: the key is the address of a field of this queue; the callback only
-            // updates atomics, never panics and never calls back into the wait layer.
-            unsafe { wait::unpark_one(key, callback) }
-        } else {
-            let mut left = n;
-            let filter = |_| {
-                if left == 0 {
-                    FilterOp::Stop
-                } else {
-                    left -= 1;
-                    FilterOp::Unpark
-                }
-            };
-            // SAFETY: as above; `filter` only counts down a local.
-            unsafe { wait::unpark_filter(key, filter, callback) }
-        };
-        result.unparked_threads
+        self.side(side).wake(n, token)
     }
 }
 

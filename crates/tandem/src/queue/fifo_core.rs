@@ -54,6 +54,7 @@ use crate::wait::{self, Deadline, FilterOp, ParkResult, ParkToken, UnparkResult,
 use super::core::{spin_while, GetFail, PutFail, Wait};
 use super::error::TaskDoneError;
 use super::list::{count_add, count_sub, List, PopFail, PushFail, BLOCK_CAP as LIST_BLOCK};
+use super::waiters::Waiters;
 
 /// Rounds of eager spinning (8 spin hints each) of a get that found the queue empty, before
 /// `spin_while`'s yields. None under loom, where a spin is a yield (see `spin_while`).
@@ -74,10 +75,8 @@ struct Waiter<T> {
 
 /// What puts read: on `tail`'s cache line.
 pub(crate) struct Producer {
-    /// Getters registered to park on "not empty" (this field's address is the key).
-    getters: AtomicUsize,
-    /// Of those, the ones parked now.
-    parked_getters: AtomicUsize,
+    /// Getters waiting for an item ("not empty").
+    getters: Waiters,
     /// Items handed straight to parked getters (modulo the list's count range).
     handoffs: AtomicUsize,
     /// `usize::MAX` for an unbounded queue.
@@ -86,10 +85,8 @@ pub(crate) struct Producer {
 
 /// What gets read: on `head`'s cache line.
 pub(crate) struct Consumer {
-    /// Putters registered to park on "not full" (this field's address is the key).
-    putters: AtomicUsize,
-    /// Of those, the ones parked now.
-    parked_putters: AtomicUsize,
+    /// Putters waiting for room ("not full").
+    putters: Waiters,
     /// `task_done` calls and items removed by an immediate shutdown (modulo the count range).
     done: AtomicUsize,
     /// A joiner may be parked (this field's address is the "all tasks done" key).
@@ -123,14 +120,12 @@ impl<T> FifoCore<T> {
         FifoCore {
             list: List::new(
                 Producer {
-                    getters: AtomicUsize::new(0),
-                    parked_getters: AtomicUsize::new(0),
+                    getters: Waiters::new(),
                     handoffs: AtomicUsize::new(0),
                     maxsize,
                 },
                 Consumer {
-                    putters: AtomicUsize::new(0),
-                    parked_putters: AtomicUsize::new(0),
+                    putters: Waiters::new(),
                     done: AtomicUsize::new(0),
                     joiners: AtomicBool::new(false),
                     bounded: maxsize != usize::MAX,
@@ -198,13 +193,13 @@ impl<T> FifoCore<T> {
     /// Threads parked waiting for an item (a snapshot; for tests and diagnostics).
     #[inline]
     pub(crate) fn waiting_getters(&self) -> usize {
-        self.p().parked_getters.load(Ordering::Relaxed)
+        self.p().getters.parked()
     }
 
     /// Threads parked waiting for room (a snapshot; for tests and diagnostics).
     #[inline]
     pub(crate) fn waiting_putters(&self) -> usize {
-        self.c().parked_putters.load(Ordering::Relaxed)
+        self.c().putters.parked()
     }
 
     /// Nothing to give back: the list frees each block as the queue drains past it.
@@ -215,7 +210,7 @@ impl<T> FifoCore<T> {
     /// Puts `item`, waiting for room as `wait` allows.
     #[inline]
     pub(crate) fn put(&self, item: T, wait: Wait) -> Result<(), PutFail<T>> {
-        if self.p().getters.load(Ordering::Relaxed) != 0 {
+        if self.p().getters.registered(Ordering::Relaxed) != 0 {
             return self.put_to_waiter(item, wait);
         }
         match self.list.push(item, self.p().maxsize) {
@@ -232,7 +227,7 @@ impl<T> FifoCore<T> {
     #[inline]
     fn after_push(&self) {
         claim_fence();
-        if self.p().getters.load(Ordering::SeqCst) != 0 {
+        if self.p().getters.registered(Ordering::SeqCst) != 0 {
             self.wake(Side::Getters, TOKEN_NORMAL);
         }
     }
@@ -276,8 +271,7 @@ impl<T> FifoCore<T> {
         };
         let callback = |result: UnparkResult| {
             let n = result.unparked_threads;
-            p.getters.fetch_sub(n, Ordering::Relaxed);
-            p.parked_getters.fetch_sub(n, Ordering::Relaxed);
+            p.getters.took(n);
             if n != 0 {
                 add_count(&p.handoffs, 1);
             }
@@ -286,7 +280,7 @@ impl<T> FifoCore<T> {
         // SAFETY: the key is the address of a field of this queue, so only its getters park
         // there; the closures only touch atomics and the parked getter's slot, never panic
         // and never call back into the wait layer.
-        unsafe { wait::unpark_filter(wait::key_of(&p.getters), filter, callback) };
+        unsafe { wait::unpark_filter(p.getters.key(), filter, callback) };
         item
     }
 
@@ -311,7 +305,7 @@ impl<T> FifoCore<T> {
                 let slack = (p.maxsize / 2).clamp(1, LIST_BLOCK);
                 spin_while(|| self.list.len() + slack > p.maxsize && !self.list.is_shut());
             } else {
-                c.putters.fetch_add(1, Ordering::SeqCst);
+                c.putters.register(Ordering::SeqCst);
                 claim_fence();
                 let waiter = Waiter {
                     item: UnsafeCell::new(Some(item)),
@@ -341,11 +335,11 @@ impl<T> FifoCore<T> {
     pub(crate) fn put_many(&self, mut items: VecDeque<T>) -> Result<(), VecDeque<T>> {
         let (p, c) = (self.p(), self.c());
         while !items.is_empty() {
-            if items.len() > 1 && p.getters.load(Ordering::Relaxed) == 0 {
+            if items.len() > 1 && p.getters.registered(Ordering::Relaxed) == 0 {
                 match self.list.push_some(&mut items, p.maxsize) {
                     Ok(k) => {
                         claim_fence();
-                        let waiting = p.getters.load(Ordering::SeqCst);
+                        let waiting = p.getters.registered(Ordering::SeqCst);
                         if waiting != 0 {
                             self.wake_n(Side::Getters, k.min(waiting));
                         }
@@ -371,7 +365,7 @@ impl<T> FifoCore<T> {
     /// Takes one item, waiting for one as `wait` allows.
     #[inline]
     pub(crate) fn get(&self, wait: Wait) -> Result<T, GetFail> {
-        if self.c().putters.load(Ordering::Relaxed) != 0 {
+        if self.c().putters.registered(Ordering::Relaxed) != 0 {
             self.serve_putter();
         }
         match self.list.pop() {
@@ -389,7 +383,7 @@ impl<T> FifoCore<T> {
     fn after_pop(&self) {
         if self.c().bounded {
             claim_fence();
-            if self.c().putters.load(Ordering::SeqCst) != 0 {
+            if self.c().putters.registered(Ordering::SeqCst) != 0 {
                 self.wake(Side::Putters, TOKEN_NORMAL);
             }
         }
@@ -429,15 +423,13 @@ impl<T> FifoCore<T> {
             }
         };
         let callback = |result: UnparkResult| {
-            let n = result.unparked_threads;
-            c.putters.fetch_sub(n, Ordering::Relaxed);
-            c.parked_putters.fetch_sub(n, Ordering::Relaxed);
+            c.putters.took(result.unparked_threads);
             TOKEN_DONE
         };
         // SAFETY: the key is the address of a field of this queue; the closures only touch
         // atomics, the list (which never blocks or calls the wait layer) and the parked
         // putter's slot, and never panic.
-        unsafe { wait::unpark_filter(wait::key_of(&c.putters), filter, callback) };
+        unsafe { wait::unpark_filter(c.putters.key(), filter, callback) };
         if served {
             self.after_push();
         }
@@ -470,7 +462,7 @@ impl<T> FifoCore<T> {
                 }
                 spin_while(empty);
             } else {
-                p.getters.fetch_add(1, Ordering::SeqCst);
+                p.getters.register(Ordering::SeqCst);
                 claim_fence();
                 let waiter = Waiter {
                     item: UnsafeCell::new(None),
@@ -481,7 +473,7 @@ impl<T> FifoCore<T> {
                     return Ok(item);
                 }
             }
-            if self.c().putters.load(Ordering::Relaxed) != 0 {
+            if self.c().putters.registered(Ordering::Relaxed) != 0 {
                 self.serve_putter();
             }
             match self.list.pop() {
@@ -507,7 +499,7 @@ impl<T> FifoCore<T> {
         let mut out = Vec::with_capacity(n.min(64));
         out.push(first);
         while out.len() < n {
-            if c.bounded && c.putters.load(Ordering::Relaxed) != 0 {
+            if c.bounded && c.putters.registered(Ordering::Relaxed) != 0 {
                 match self.get(Wait::No) {
                     Ok(item) => out.push(item),
                     Err(_) => break,
@@ -518,7 +510,7 @@ impl<T> FifoCore<T> {
                 Ok(k) => {
                     if c.bounded {
                         claim_fence();
-                        let waiting = c.putters.load(Ordering::SeqCst);
+                        let waiting = c.putters.registered(Ordering::SeqCst);
                         if waiting != 0 {
                             self.wake_n(Side::Putters, k.min(waiting));
                         }
@@ -645,19 +637,18 @@ impl<T> FifoCore<T> {
 
     // ----- the wait layer --------------------------------------------------------------
 
-    /// The registration count and the parked count of one side.
+    /// One side's waiters.
     #[inline]
-    fn counts(&self, side: Side) -> (&AtomicUsize, &AtomicUsize) {
+    fn side(&self, side: Side) -> &Waiters {
         match side {
-            Side::Getters => (&self.p().getters, &self.p().parked_getters),
-            Side::Putters => (&self.c().putters, &self.c().parked_putters),
+            Side::Getters => &self.p().getters,
+            Side::Putters => &self.c().putters,
         }
     }
 
-    /// Parks on `side`'s key while `blocked()` holds (checked inside the wait layer's queue
-    /// lock), with `waiter` as the hand-off slot. The caller has registered in that side's
-    /// count; exactly one of the waker, a failed validation or the time-out takes it out
-    /// again. `true` if woken with [`TOKEN_DONE`].
+    /// Parks on `side` while `blocked()` holds, with `waiter` as the hand-off slot (its
+    /// address is the park token). The caller has registered on that side. `true` if woken
+    /// with [`TOKEN_DONE`].
     fn park(
         &self,
         side: Side,
@@ -665,85 +656,32 @@ impl<T> FifoCore<T> {
         waiter: &Waiter<T>,
         deadline: Deadline,
     ) -> bool {
-        let (count, parked) = self.counts(side);
-        let validate = || {
-            if blocked() {
-                parked.fetch_add(1, Ordering::Relaxed);
-                true
-            } else {
-                count.fetch_sub(1, Ordering::Relaxed);
-                false
-            }
-        };
-        let timed_out = |_key, _was_last| {
-            count.fetch_sub(1, Ordering::Relaxed);
-            parked.fetch_sub(1, Ordering::Relaxed);
-        };
-        let key = wait::key_of(count);
-        diagnostics::wait_intent(PrimitiveKind::Queue, key, Some(&self.c().tag));
         let token = ParkToken(waiter as *const Waiter<T> as usize);
-        // SAFETY: the key is the address of a field of this queue, so only this queue's
-        // waiters park on it; `validate` and `timed_out` only touch atomics and the list's
-        // indices, never panic and never call back into the wait layer. The token is the
-        // address of `waiter`, which outlives the park.
-        let result =
-            unsafe { wait::park(key, validate, || {}, timed_out, token, deadline.instant()) };
+        let result = self
+            .side(side)
+            .park(blocked, token, deadline, &self.c().tag);
         result == ParkResult::Unparked(TOKEN_DONE)
     }
 
-    /// Wakes the longest-parked thread of `side` with `token`, taking it out of the counts.
+    /// Wakes the longest-parked thread of `side` with `token`.
     #[cold]
     fn wake(&self, side: Side, token: UnparkToken) {
-        let (count, parked) = self.counts(side);
-        let callback = |result: UnparkResult| {
-            count.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            parked.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            token
-        };
-        // SAFETY: the key is the address of a field of this queue; the callback only
-        // updates atomics, never panics and never calls back into the wait layer.
-        unsafe { wait::unpark_one(wait::key_of(count), callback) };
+        self.side(side).wake(1, token);
     }
 
     /// Wakes up to `n` of `side`'s parked threads, oldest first, to look again (after `n`
     /// items or slots came at once).
     #[cold]
     fn wake_n(&self, side: Side, n: usize) {
-        if n == 1 {
-            return self.wake(side, TOKEN_NORMAL);
-        }
-        let (count, parked) = self.counts(side);
-        let mut left = n;
-        let filter = |_| {
-            if left == 0 {
-                FilterOp::Stop
-            } else {
-                left -= 1;
-                FilterOp::Unpark
-            }
-        };
-        let callback = |result: UnparkResult| {
-            count.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            parked.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            TOKEN_NORMAL
-        };
-        // SAFETY: as in `wake`; the filter only counts down a local.
-        unsafe { wait::unpark_filter(wait::key_of(count), filter, callback) };
+        self.side(side).wake(n, TOKEN_NORMAL);
     }
 
     /// Wakes every parked thread of `side` to look again.
     fn wake_all(&self, side: Side) {
-        let (count, parked) = self.counts(side);
-        if count.load(Ordering::SeqCst) == 0 {
-            return;
+        let waiters = self.side(side);
+        if waiters.registered(Ordering::SeqCst) != 0 {
+            waiters.wake(usize::MAX, TOKEN_NORMAL);
         }
-        let callback = |result: UnparkResult| {
-            count.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            parked.fetch_sub(result.unparked_threads, Ordering::Relaxed);
-            TOKEN_NORMAL
-        };
-        // SAFETY: as in `wake`; the filter unparks everyone and touches nothing.
-        unsafe { wait::unpark_filter(wait::key_of(count), |_| FilterOp::Unpark, callback) };
     }
 }
 

@@ -15,8 +15,8 @@ impl<T> FifoCore<T> {
     /// protocol's own counts must return to zero.
     fn registered(&self) -> (usize, usize) {
         (
-            self.p().getters.load(Ordering::Relaxed),
-            self.c().putters.load(Ordering::Relaxed),
+            self.p().getters.registered(Ordering::Relaxed),
+            self.c().putters.registered(Ordering::Relaxed),
         )
     }
 }

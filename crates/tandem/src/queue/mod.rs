@@ -41,6 +41,7 @@ mod lifo;
 mod list;
 mod priority;
 mod simple;
+mod waiters;
 
 // Python's names, for rustdoc search: an alias on an item re-exported from a private module
 // is lost, so aliases go on the `pub use` lines.

@@ -78,6 +78,9 @@ impl BrokenBarrierError {
         }
     }
 
+    /// The error of a barrier broken for `reason` (for the process barrier, which has no
+    /// thread barrier behind it; unused under loom, where the process half is compiled out).
+    #[cfg_attr(tandem_loom, allow(dead_code))]
     pub(crate) fn with_reason(reason: BrokenReason, panic_message: Option<String>) -> Self {
         BrokenBarrierError {
             reason,
