@@ -205,7 +205,12 @@ fn timed_get_against_put() {
 /// once, and each consumer sees the items in put order.
 #[test]
 fn across_a_block() {
-    loom::model(|| {
+    // A get that claimed a slot spins (yields, under loom) until its put writes it, and the
+    // get at a block's end until the next block is linked: with three preemptions such
+    // paths run past loom's default 1,000 branches.
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 20_000;
+    model.check(|| {
         let q = fifo(usize::MAX);
         q.put(0, Wait::FOREVER).unwrap();
         q.put(1, Wait::FOREVER).unwrap();
