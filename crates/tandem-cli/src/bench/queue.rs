@@ -234,6 +234,25 @@ macro_rules! channel_pipe {
     };
 }
 
+/// A channel pair from `$make` through [`burst`]: a batch is sent one message at a time
+/// (channels have no batch send), and a receive takes one message, waiting, then what else
+/// is there, up to a batch.
+macro_rules! channel_burst {
+    ($make:expr) => {
+        |iters| {
+            let (tx, rx) = $make;
+            burst(
+                iters,
+                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
+                move || {
+                    black_box(rx.recv().unwrap());
+                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
+                },
+            )
+        }
+    };
+}
+
 /// One of std's channel pairs from `$make`, through [`std_spsc`].
 macro_rules! std_pipe {
     ($make:expr) => {
@@ -398,42 +417,9 @@ pub(crate) fn benches() -> Vec<Bench> {
                 || q.get_many(BURST).unwrap().len(),
             )
         })
-        .native("crossbeam", |iters| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            burst(
-                iters,
-                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
-                move || {
-                    let first = rx.recv().unwrap();
-                    black_box(first);
-                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
-                },
-            )
-        })
-        .native("flume", |iters| {
-            let (tx, rx) = flume::unbounded();
-            burst(
-                iters,
-                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
-                move || {
-                    let first = rx.recv().unwrap();
-                    black_box(first);
-                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
-                },
-            )
-        })
-        .native("std", |iters| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            burst(
-                iters,
-                move |batch| batch.for_each(|i| tx.send(i).unwrap()),
-                move || {
-                    let first = rx.recv().unwrap();
-                    black_box(first);
-                    1 + rx.try_iter().take(BURST - 1).map(black_box).count()
-                },
-            )
-        }),
+        .native("crossbeam", channel_burst!(crossbeam_channel::unbounded()))
+        .native("flume", channel_burst!(flume::unbounded()))
+        .native("std", channel_burst!(std::sync::mpsc::channel())),
         Bench::new(
             "queue.simple",
             on_cores(
