@@ -91,7 +91,8 @@ pub(crate) struct Consumer {
     done: AtomicUsize,
     /// A joiner may be parked (this field's address is the "all tasks done" key).
     joiners: AtomicBool,
-    /// The queue is bounded (so gets look for waiting putters).
+    /// The queue is bounded (so gets look for waiting putters): `maxsize != usize::MAX`,
+    /// copied here so that gets read only their own cache line.
     bounded: bool,
     /// The queue counts unfinished tasks (`SimpleQueue` does not: it has no `task_done`).
     tasks: bool,
@@ -228,7 +229,7 @@ impl<T> FifoCore<T> {
     fn after_push(&self) {
         claim_fence();
         if self.p().getters.registered(Ordering::SeqCst) != 0 {
-            self.wake(Side::Getters, TOKEN_NORMAL);
+            self.wake(Side::Getters, 1);
         }
     }
 
@@ -341,7 +342,7 @@ impl<T> FifoCore<T> {
                         claim_fence();
                         let waiting = p.getters.registered(Ordering::SeqCst);
                         if waiting != 0 {
-                            self.wake_n(Side::Getters, k.min(waiting));
+                            self.wake(Side::Getters, k.min(waiting));
                         }
                         continue;
                     }
@@ -384,7 +385,7 @@ impl<T> FifoCore<T> {
         if self.c().bounded {
             claim_fence();
             if self.c().putters.registered(Ordering::SeqCst) != 0 {
-                self.wake(Side::Putters, TOKEN_NORMAL);
+                self.wake(Side::Putters, 1);
             }
         }
     }
@@ -512,7 +513,7 @@ impl<T> FifoCore<T> {
                         claim_fence();
                         let waiting = c.putters.registered(Ordering::SeqCst);
                         if waiting != 0 {
-                            self.wake_n(Side::Putters, k.min(waiting));
+                            self.wake(Side::Putters, k.min(waiting));
                         }
                     }
                 }
@@ -663,16 +664,10 @@ impl<T> FifoCore<T> {
         result == ParkResult::Unparked(TOKEN_DONE)
     }
 
-    /// Wakes the longest-parked thread of `side` with `token`.
+    /// Wakes up to `n` of `side`'s parked threads, oldest first, to look again (after an
+    /// item or slot, or `n` at once, came).
     #[cold]
-    fn wake(&self, side: Side, token: UnparkToken) {
-        self.side(side).wake(1, token);
-    }
-
-    /// Wakes up to `n` of `side`'s parked threads, oldest first, to look again (after `n`
-    /// items or slots came at once).
-    #[cold]
-    fn wake_n(&self, side: Side, n: usize) {
+    fn wake(&self, side: Side, n: usize) {
         self.side(side).wake(n, TOKEN_NORMAL);
     }
 
